@@ -1,0 +1,1 @@
+//! keylime-agent service library (under construction).

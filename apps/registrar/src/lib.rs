@@ -1,0 +1,1 @@
+//! keylime-registrar service library (under construction).

@@ -1,0 +1,1 @@
+//! keylime-api (under construction).

@@ -1,0 +1,1 @@
+//! keylime-config (under construction).

@@ -1,0 +1,1 @@
+//! keylime-pki (under construction).

@@ -1,0 +1,1 @@
+//! keylime-store (under construction).

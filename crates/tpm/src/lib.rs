@@ -1,0 +1,1 @@
+//! keylime-tpm (under construction).
