@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: formatting, lints, unit, integration and end-to-end tests
+# (swtpm as the TPM, SQLite, PostgreSQL and MariaDB for real, real TLS on loopback).
+# Installs what is missing first. Exit status is non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./scripts/install-deps.sh
+./scripts/ensure-databases.sh
+
+echo "==> cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "==> cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+echo "==> building binaries (end-to-end tests start them)"
+cargo build --workspace --bins --locked
+
+echo "==> tests"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --locked --no-fail-fast
+  cargo test --workspace --doc --locked
+else
+  cargo test --workspace --locked --no-fail-fast
+fi
