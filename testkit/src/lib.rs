@@ -5,6 +5,10 @@
 
 use std::path::PathBuf;
 
+pub mod swtpm;
+
+pub use swtpm::Swtpm;
+
 /// The shared, read-only test data (`../shared/testdata` beside the repository root).
 ///
 /// Tests read these files in place; they are never copied into the project.

@@ -1,1 +1,167 @@
-//! keylime-registrar service library (under construction).
+//! The Keylime registrar: trust anchor for agent identities (PROTOCOL.md §2, §3).
+//!
+//! It stores each agent's EK, EK certificate, AK and mTLS certificate, proves the AK lives
+//! in the same TPM as the EK with MakeCredential/ActivateCredential, and serves the admin
+//! routes the tenant and verifier read. [`start`] runs the service in-process; `main.rs`
+//! only loads configuration and calls it.
+
+#![forbid(unsafe_code)]
+
+mod agents;
+mod config;
+mod error;
+mod http;
+pub mod identity;
+mod listener;
+mod routes;
+mod service;
+mod settings;
+mod tls;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use error::ApiError;
+pub use identity::TpmIdentity;
+pub use settings::{DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT, RegistrarSettings, TlsSetup};
+
+use crate::http::RequestLimits;
+use crate::identity::IdentityPolicy;
+use crate::service::AppState;
+
+/// A registrar running in this process.
+#[derive(Debug)]
+pub struct RunningRegistrar {
+    /// Bound plain HTTP address.
+    pub http_addr: SocketAddr,
+    /// Bound HTTPS address.
+    pub https_addr: SocketAddr,
+    /// TLS directory (CA, server and client certificates).
+    pub tls_dir: PathBuf,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningRegistrar {
+    /// Stop accepting, let in-flight requests finish, and wait for both listeners.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        self.wait().await;
+    }
+
+    /// Wait until both listeners have stopped (after a shutdown request).
+    pub async fn wait(self) {
+        for task in self.tasks {
+            if let Err(err) = task.await {
+                tracing::error!(error = %err, "listener task failed");
+            }
+        }
+    }
+
+    /// A handle that requests shutdown from elsewhere (for example a signal handler).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+}
+
+/// Requests a graceful shutdown of a [`RunningRegistrar`].
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle(watch::Sender<bool>);
+
+impl ShutdownHandle {
+    /// Ask the listeners to stop.
+    pub fn shutdown(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+/// Start the registrar: TLS material, database, both listeners.
+pub async fn start(settings: RegistrarSettings) -> anyhow::Result<RunningRegistrar> {
+    let tls = tls::prepare(&settings).context("preparing the registrar's TLS material")?;
+
+    let store = keylime_store::Store::connect(&settings.database_url, &settings.store_options)
+        .await
+        .with_context(|| format!("opening the registrar database {}", settings.database_url))?;
+
+    let policy = IdentityPolicy {
+        require_ek_cert: settings.require_ek_cert,
+        tpm_identity: settings.tpm_identity,
+        cert_store: load_cert_store(&settings),
+    };
+    let state = Arc::new(AppState {
+        store,
+        policy,
+        max_body_bytes: settings.max_body_bytes,
+    });
+    let app = service::app(
+        state,
+        RequestLimits {
+            timeout: settings.request_timeout,
+        },
+    );
+
+    let http = TcpListener::bind(settings.http_addr)
+        .await
+        .with_context(|| format!("binding the HTTP listener on {}", settings.http_addr))?;
+    let https = TcpListener::bind(settings.https_addr)
+        .await
+        .with_context(|| format!("binding the HTTPS listener on {}", settings.https_addr))?;
+    let http_addr = http.local_addr()?;
+    let https_addr = https.local_addr()?;
+
+    let (shutdown, rx) = watch::channel(false);
+    let tasks = vec![
+        tokio::spawn(listener::serve(http, None, app.clone(), rx.clone())),
+        tokio::spawn(listener::serve(https, Some(tls.acceptor), app, rx)),
+    ];
+    tracing::info!(%http_addr, %https_addr, tls_dir = %tls.dir.display(), "registrar listening");
+    Ok(RunningRegistrar {
+        http_addr,
+        https_addr,
+        tls_dir: tls.dir,
+        shutdown,
+        tasks,
+    })
+}
+
+fn load_cert_store(settings: &RegistrarSettings) -> Option<keylime_pki::EkCertStore> {
+    let dir = settings.tpm_cert_store.as_ref()?;
+    match keylime_pki::EkCertStore::load(dir) {
+        Ok(store) => Some(store),
+        Err(err) => {
+            if settings.require_ek_cert {
+                tracing::error!(path = %dir.display(), error = %err,
+                    "TPM cert store unusable: every registration will be refused (require_ek_cert = true)");
+            } else {
+                tracing::warn!(path = %dir.display(), error = %err, "TPM cert store unusable");
+            }
+            None
+        }
+    }
+}
+
+/// Run until SIGTERM or SIGINT, then shut down gracefully.
+pub async fn run_until_signal(settings: RegistrarSettings) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Install the handlers before starting so no signal falls through to the default action.
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let running = start(settings).await?;
+    let handle = running.shutdown_handle();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!(signal = "SIGTERM", "shutdown requested"),
+            _ = int.recv() => tracing::info!(signal = "SIGINT", "shutdown requested"),
+        }
+        handle.shutdown();
+    });
+    running.wait().await;
+    tracing::info!("registrar stopped");
+    Ok(())
+}

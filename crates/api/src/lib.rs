@@ -1,1 +1,23 @@
-//! keylime-api (under construction).
+//! REST wire types shared by every Keylime binary: the v2 response envelope, API versions
+//! and their negotiation, and the registrar's request/response bodies.
+//!
+//! This crate owns field names and encodings (PROTOCOL.md §0–§3). It does no I/O and holds
+//! no service logic; a field name or status code differing from upstream is a bug here.
+
+#![forbid(unsafe_code)]
+
+pub mod encoding;
+pub mod envelope;
+pub mod registrar;
+pub mod version;
+
+pub use encoding::{BinaryDecodeError, decode_binary, encode_b64};
+pub use envelope::{EmptyResults, Envelope, ErrorDocument, ErrorObject};
+pub use registrar::{
+    ActivateRequest, AgentList, AgentRecord, RegisterRequest, RegisterResponse,
+    activation_auth_tag, activation_auth_tag_with_key,
+};
+pub use version::{
+    AGENT_SUPPORTED_VERSIONS, AgentVersionInfo, ApiVersion, ApiVersionError, CURRENT_VERSION,
+    SERVICE_SUPPORTED_VERSIONS, VersionInfo,
+};

@@ -1,0 +1,75 @@
+//! The axum application: shared state, the single dispatcher that resolves a route,
+//! enforces the transport/authorization rules of PROTOCOL.md §0.6–§0.7 (admin routes need
+//! HTTPS and a trusted client certificate) and calls one operation in [`crate::agents`].
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use keylime_store::Store;
+
+use crate::agents;
+use crate::error::ApiError;
+use crate::http::{RequestLimits, read_body, request_context};
+use crate::identity::IdentityPolicy;
+use crate::listener::ConnectionInfo;
+use crate::routes::{Route, resolve};
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The database.
+    pub store: Store,
+    /// Registration checks.
+    pub policy: IdentityPolicy,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+/// Build the router over `state`.
+pub fn app(state: Arc<AppState>, limits: RequestLimits) -> Router {
+    Router::new()
+        .fallback(dispatch)
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            limits,
+            request_context,
+        ))
+}
+
+async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    match handle(&state, req).await {
+        Ok(resp) => resp,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let route = resolve(req.method(), req.uri().path())?;
+    if let Some(action) = route.admin_action() {
+        let conn = req.extensions().get::<ConnectionInfo>();
+        match conn {
+            Some(c) if c.tls && c.peer_cert.is_some() => {}
+            Some(c) if c.tls => return Err(ApiError::AdminRequired { action }),
+            _ => return Err(ApiError::TlsRequired),
+        }
+    }
+    if let Some(agent_id) = route.agent_id() {
+        tracing::Span::current().record("agent_id", agent_id);
+    }
+    match route {
+        Route::Version => Ok(agents::version()),
+        Route::ListAgents => agents::list(state).await,
+        Route::ShowAgent(id) => agents::show(state, &id).await,
+        Route::DeleteAgent(id) => agents::delete(state, &id).await,
+        Route::Register(id) => {
+            let body = read_body(req.into_body(), state.max_body_bytes).await?;
+            agents::register(state, id.as_deref(), &body).await
+        }
+        Route::Activate(id) => {
+            let body = read_body(req.into_body(), state.max_body_bytes).await?;
+            agents::activate(state, &id, &body).await
+        }
+    }
+}
