@@ -1,14 +1,17 @@
 //! REST wire types shared by every Keylime binary: the v2 response envelope, API versions
-//! and their negotiation, and the registrar's request/response bodies.
+//! and their negotiation, and the request/response bodies of the registrar ([`registrar`]),
+//! the verifier ([`verifier`]) and the pull agent ([`agent`]).
 //!
 //! This crate owns field names and encodings (PROTOCOL.md §0–§3). It does no I/O and holds
 //! no service logic; a field name or status code differing from upstream is a bug here.
 
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod encoding;
 pub mod envelope;
 pub mod registrar;
+pub mod verifier;
 pub mod version;
 
 pub use encoding::{BinaryDecodeError, decode_binary, encode_b64};

@@ -4,7 +4,7 @@
 //! This crate owns the storage schema (migrations under `migrations/{sqlite,postgres,mysql}`,
 //! one direction, never edited after landing) and every query. It must not know about HTTP,
 //! TPM structures or policy: callers hand it validated domain values and get them back.
-//! One module per table group: [`registrar`] today, verifier tables later.
+//! One module per table group: [`registrar`] and [`verifier`].
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), keylime_store::StoreError> {
@@ -25,6 +25,7 @@ mod migrate;
 mod pool;
 pub mod registrar;
 mod url;
+pub mod verifier;
 
 use std::fmt;
 use std::str::FromStr;
@@ -37,6 +38,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 pub use error::StoreError;
 pub use registrar::{RegisterOutcome, RegistrarAgent, RegistrarRepo};
 pub use url::DatabaseUrl;
+pub use verifier::{AttestationProgress, VerifierAgent, VerifierRepo};
 
 use pool::Pool;
 
@@ -172,6 +174,11 @@ impl Store {
     /// Registrar agent records.
     pub fn registrar(&self) -> RegistrarRepo<'_> {
         RegistrarRepo::new(&self.pool)
+    }
+
+    /// Verifier agent records.
+    pub fn verifier(&self) -> VerifierRepo<'_> {
+        VerifierRepo::new(&self.pool)
     }
 
     /// Waits for in-flight queries, then closes every connection. Later calls fail.

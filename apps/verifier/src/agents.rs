@@ -1,0 +1,188 @@
+//! One function per verifier operation (PROTOCOL.md §5.2–§5.7): add, status, list, delete,
+//! reactivate, stop, version. Handlers validate, touch the store, and tell the pull
+//! supervisor; they never poll agents themselves.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use keylime_api::verifier::{AddAgentRequest, AgentList, BulkStatus, OperationalState};
+use keylime_api::{EmptyResults, Envelope, VersionInfo};
+use keylime_attestation::AgentState;
+use keylime_store::VerifierAgent;
+
+use crate::error::{ApiError, envelope};
+use crate::pull::Command;
+use crate::pull::agent::PreparedAgent;
+use crate::service::AppState;
+use crate::status::agent_status;
+
+const NOT_FOUND: &str = "agent id not found";
+const NO_ROW: &str = "Exception error: No row was found when one was required";
+
+fn ok<T: serde::Serialize>(results: T) -> Response {
+    envelope(StatusCode::OK, &Envelope::ok(results))
+}
+
+/// Upstream's id rule: `[\w.-]+` (fullmatch).
+fn check_agent_id(id: &str) -> Result<(), ApiError> {
+    let valid = !id.is_empty()
+        && id.len() <= keylime_store::verifier::MAX_ID_CHARS
+        && id
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest("agent_id not not valid".into()))
+    }
+}
+
+/// `GET /version`.
+pub fn version() -> Response {
+    ok(VersionInfo::registrar())
+}
+
+/// `GET /` → 307 to `/v3.0/`.
+pub fn root() -> Response {
+    (StatusCode::TEMPORARY_REDIRECT, [("location", "/v3.0/")]).into_response()
+}
+
+/// `POST /v2.x/agents/{id}`.
+pub async fn add(state: &AppState, id: &str, body: &[u8]) -> Result<Response, ApiError> {
+    check_agent_id(id)?;
+    let request: AddAgentRequest = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("Exception error: {e}")))?;
+    let prepared = PreparedAgent::new(
+        request,
+        state.supervisor.ctx.severity.clone(),
+        state.supervisor.ctx.require_mtls,
+    )
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let record = VerifierAgent {
+        agent_id: id.to_owned(),
+        verifier_id: state.verifier_id.clone(),
+        operational_state: OperationalState::GetQuote as i32,
+        ip: Some(prepared.ip.clone()),
+        port: Some(i32::from(prepared.port)),
+        add_request: serde_json::to_string(&prepared.request)
+            .map_err(|e| ApiError::Internal(e.into()))?,
+        engine_state: serde_json::to_string(&AgentState::default())
+            .map_err(|e| ApiError::Internal(e.into()))?,
+        attestation_count: 0,
+        last_received_quote: 0,
+        last_successful_attestation: 0,
+        severity_level: None,
+        last_event_id: None,
+    };
+    if !state.store.verifier().add(&record).await? {
+        return Err(ApiError::Conflict(format!(
+            "Agent of uuid {id} already exists"
+        )));
+    }
+    tracing::info!(agent_id = id, "agent added; polling starts");
+    state.supervisor.spawn(record);
+    Ok(ok(EmptyResults {}))
+}
+
+async fn owned(state: &AppState, id: &str) -> Result<VerifierAgent, ApiError> {
+    match state.store.verifier().get(id).await? {
+        None => Err(ApiError::NotFound(NOT_FOUND.into())),
+        Some(a) if a.verifier_id != state.verifier_id => Err(ApiError::NotFound(
+            "agent id associated to this verifier".into(),
+        )),
+        Some(a) => Ok(a),
+    }
+}
+
+/// `GET /v2.x/agents/{id}`.
+pub async fn status(state: &AppState, id: &str) -> Result<Response, ApiError> {
+    check_agent_id(id)?;
+    let agent = owned(state, id).await?;
+    Ok(ok(agent_status(state, &agent)))
+}
+
+/// `GET /v2.x/agents/[?verifier=&bulk=True]`.
+pub async fn list(
+    state: &AppState,
+    verifier: Option<&str>,
+    bulk: bool,
+) -> Result<Response, ApiError> {
+    let agents = state.store.verifier().list(verifier).await?;
+    if bulk {
+        let map: BulkStatus = agents
+            .iter()
+            .map(|a| (a.agent_id.clone(), agent_status(state, a)))
+            .collect();
+        return Ok(ok(map));
+    }
+    Ok(ok(AgentList::from_ids(
+        agents.into_iter().map(|a| a.agent_id),
+    )))
+}
+
+/// `DELETE /v2.x/agents/{id}`: 200 when nothing polls it, else TERMINATED and 202.
+pub async fn delete(state: &AppState, id: &str) -> Result<Response, ApiError> {
+    check_agent_id(id)?;
+    let repo = state.store.verifier();
+    for _ in 0..8 {
+        let agent = owned(state, id).await?;
+        let current = agent.operational_state;
+        let op = OperationalState::from_code(i64::from(current));
+        if op == Some(OperationalState::Terminated) && state.supervisor.is_running(id) {
+            return Ok(accepted());
+        }
+        if op.is_none_or(|s| s.deletable_at_once()) || !state.supervisor.is_running(id) {
+            state.supervisor.command(id, Command::Stop);
+            repo.delete(id).await?;
+            return Ok(ok(EmptyResults {}));
+        }
+        if repo
+            .compare_and_set_state(id, current, OperationalState::Terminated as i32)
+            .await?
+        {
+            state.supervisor.command(id, Command::Terminate);
+            return Ok(accepted());
+        }
+    }
+    Err(ApiError::Internal(anyhow::anyhow!(
+        "agent {id} kept changing state during delete"
+    )))
+}
+
+fn accepted() -> Response {
+    envelope(
+        StatusCode::ACCEPTED,
+        &Envelope {
+            code: 202,
+            status: "Accepted".into(),
+            results: EmptyResults {},
+        },
+    )
+}
+
+/// `PUT /v2.x/agents/{id}/stop`: TENANT_FAILED, polling cancelled.
+pub async fn stop(state: &AppState, id: &str) -> Result<Response, ApiError> {
+    check_agent_id(id)?;
+    let repo = state.store.verifier();
+    if !repo
+        .set_state(id, OperationalState::TenantFailed as i32)
+        .await?
+    {
+        return Err(ApiError::BadRequest(NO_ROW.into()));
+    }
+    state.supervisor.command(id, Command::Stop);
+    Ok(ok(EmptyResults {}))
+}
+
+/// `PUT /v2.x/agents/{id}/reactivate`: START, polling restarts.
+pub async fn reactivate(state: &AppState, id: &str) -> Result<Response, ApiError> {
+    check_agent_id(id)?;
+    let repo = state.store.verifier();
+    if !repo.set_state(id, OperationalState::Start as i32).await? {
+        return Err(ApiError::BadRequest(NO_ROW.into()));
+    }
+    let Some(agent) = repo.get(id).await? else {
+        return Err(ApiError::BadRequest(NO_ROW.into()));
+    };
+    state.supervisor.spawn(agent);
+    Ok(ok(EmptyResults {}))
+}

@@ -1,0 +1,88 @@
+//! API errors and how each is rendered (PROTOCOL.md §0.2, §0.7): v2 envelopes for
+//! operation errors, the `{"errors":[…]}` document for 403, empty `text/html` bodies for
+//! framework-level 404/405.
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use keylime_api::{Envelope, ErrorDocument};
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Bad input: 400 with the reason.
+    #[error("{0}")]
+    BadRequest(String),
+    /// Unknown agent (or one owned by another verifier): 404 with the reason.
+    #[error("{0}")]
+    NotFound(String),
+    /// Already exists: 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// Body larger than allowed: 413.
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// Admin route without a trusted client certificate: 403.
+    #[error("Action {action} requires admin authentication (mTLS certificate)")]
+    AdminRequired { action: &'static str },
+    /// No route matches the path.
+    #[error("no route")]
+    NoRoute,
+    /// The path exists but not for this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// Server-side failure; details are logged, not returned.
+    #[error("Internal server error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl From<keylime_store::StoreError> for ApiError {
+    fn from(e: keylime_store::StoreError) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+/// A JSON v2 envelope response.
+pub fn envelope<T: serde::Serialize>(status: StatusCode, env: &Envelope<T>) -> Response {
+    let body = serde_json::to_vec(env).unwrap_or_else(|_| b"{}".to_vec());
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = self.to_string();
+        let simple = |code: StatusCode| envelope(code, &Envelope::error(code.as_u16(), &message));
+        match self {
+            ApiError::BadRequest(_) => simple(StatusCode::BAD_REQUEST),
+            ApiError::NotFound(_) => simple(StatusCode::NOT_FOUND),
+            ApiError::Conflict(_) => simple(StatusCode::CONFLICT),
+            ApiError::PayloadTooLarge { .. } => simple(StatusCode::PAYLOAD_TOO_LARGE),
+            ApiError::AdminRequired { .. } => {
+                let body =
+                    serde_json::to_vec(&ErrorDocument::forbidden(message)).unwrap_or_default();
+                (
+                    StatusCode::FORBIDDEN,
+                    [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+                    body,
+                )
+                    .into_response()
+            }
+            ApiError::NoRoute | ApiError::MethodNotAllowed => {
+                let code = if matches!(self, ApiError::NoRoute) {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::METHOD_NOT_ALLOWED
+                };
+                (
+                    code,
+                    [(header::CONTENT_TYPE, "text/html; charset=UTF-8")],
+                    "",
+                )
+                    .into_response()
+            }
+            ApiError::Internal(err) => {
+                tracing::error!(error = format!("{err:#}"), "request failed");
+                simple(StatusCode::INTERNAL_SERVER_ERROR)
+            }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! An enrolled agent made ready for polling: its add-agent request parsed once, the
+//! engine policy prepared (AK parsed once), the quote mask, the agent's URL and its mTLS
+//! certificate. Also used by the add-agent handler to refuse bad input before storing.
+
+use std::sync::Arc;
+
+use keylime_api::verifier::AddAgentRequest;
+use keylime_attestation::{
+    AcceptedAlgorithms, AgentPolicy, PreparedPolicy, SeverityPolicy, TpmPolicy,
+};
+use keylime_pki::CertificateDer;
+
+/// Why an add-agent request cannot be polled; the message is the 400 reason.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentSetupError {
+    #[error("ak_tpm is not valid base64: {0}")]
+    AkEncoding(String),
+    #[error("ak_tpm is not a usable attestation key: {0}")]
+    Ak(String),
+    #[error("tpm_policy is invalid: {0}")]
+    TpmPolicy(String),
+    #[error("tpm_policy has no \"mask\"")]
+    NoMask,
+    #[error("mTLS certificate for agent is required!")]
+    MtlsCertRequired,
+    #[error("mtls_cert is not a PEM certificate: {0}")]
+    MtlsCert(String),
+    #[error("cloudagent_ip and cloudagent_port are required in pull mode")]
+    NoContact,
+    #[error("v must be base64 of 32 bytes")]
+    BadV,
+    #[error("supported_version {0:?} is not a 2.x API version")]
+    BadVersion(String),
+}
+
+/// A polled agent's fixed inputs. No `Debug`: the request carries the revocation key.
+pub struct PreparedAgent {
+    pub request: AddAgentRequest,
+    pub policy: Arc<PreparedPolicy>,
+    /// `tpm_policy["mask"]`, sent verbatim.
+    pub mask: String,
+    pub mtls_cert: Option<CertificateDer<'static>>,
+    pub ip: String,
+    pub port: u16,
+    /// Agent API version used in paths, e.g. `2.6`.
+    pub api_version: String,
+}
+
+impl PreparedAgent {
+    /// Check and prepare `request` for polling.
+    pub fn new(
+        request: AddAgentRequest,
+        severity: Arc<SeverityPolicy>,
+        require_mtls: bool,
+    ) -> Result<Self, AgentSetupError> {
+        let ak_tpm = keylime_api::decode_binary(&request.ak_tpm)
+            .map_err(|e| AgentSetupError::AkEncoding(e.to_string()))?;
+        let tpm_policy = TpmPolicy::from_json_str(&request.tpm_policy)
+            .map_err(|e| AgentSetupError::TpmPolicy(e.to_string()))?;
+        let raw: serde_json::Value = serde_json::from_str(&request.tpm_policy)
+            .map_err(|e| AgentSetupError::TpmPolicy(e.to_string()))?;
+        let mask = match raw.get("mask") {
+            Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(serde_json::Value::Number(n)) => format!("{:#x}", n.as_u64().unwrap_or(0)),
+            _ => return Err(AgentSetupError::NoMask),
+        };
+        let policy = AgentPolicy {
+            ak_tpm,
+            tpm_policy,
+            accept: AcceptedAlgorithms {
+                hash: request.accept_tpm_hash_algs.clone(),
+                encryption: request.accept_tpm_encryption_algs.clone(),
+                signing: request.accept_tpm_signing_algs.clone(),
+            },
+            check_pcr16: true,
+            check_clock: true,
+        };
+        let policy = PreparedPolicy::new(&policy, severity)
+            .map_err(|e| AgentSetupError::Ak(e.to_string()))?;
+        let mtls_cert = match request.mtls_cert_pem() {
+            Some(pem) => Some(parse_cert(pem)?),
+            None if require_mtls => return Err(AgentSetupError::MtlsCertRequired),
+            None => None,
+        };
+        let (Some(ip), Some(port)) = (request.cloudagent_ip.clone(), request.cloudagent_port)
+        else {
+            return Err(AgentSetupError::NoContact);
+        };
+        if ip.is_empty() || port == 0 {
+            return Err(AgentSetupError::NoContact);
+        }
+        // V is checked here; its delivery (PROVIDE_V, §4.6) is not implemented yet.
+        if let Some(text) = request.v.as_deref().filter(|v| !v.is_empty())
+            && !keylime_api::decode_binary(text).is_ok_and(|b| b.len() == 32)
+        {
+            return Err(AgentSetupError::BadV);
+        }
+        let api_version = match request.supported_version.as_deref() {
+            None | Some("") => keylime_api::CURRENT_VERSION.to_string(),
+            Some(text) => match text.parse::<keylime_api::ApiVersion>() {
+                Ok(v) if v.major == 2 => v.to_string(),
+                _ => return Err(AgentSetupError::BadVersion(text.to_owned())),
+            },
+        };
+        Ok(PreparedAgent {
+            request,
+            policy: Arc::new(policy),
+            mask,
+            mtls_cert,
+            ip,
+            port,
+            api_version,
+        })
+    }
+
+    /// `https://ip:port` (or `http://` when the agent has no mTLS certificate).
+    pub fn base_url(&self) -> String {
+        let scheme = if self.mtls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        if self.ip.contains(':') && !self.ip.starts_with('[') {
+            format!("{scheme}://[{}]:{}", self.ip, self.port)
+        } else {
+            format!("{scheme}://{}:{}", self.ip, self.port)
+        }
+    }
+}
+
+fn parse_cert(pem: &str) -> Result<CertificateDer<'static>, AgentSetupError> {
+    let mut reader = std::io::Cursor::new(pem.as_bytes());
+    let first = rustls_pemfile_certs(&mut reader)?;
+    first.ok_or_else(|| AgentSetupError::MtlsCert("no CERTIFICATE block".into()))
+}
+
+fn rustls_pemfile_certs(
+    reader: &mut dyn std::io::BufRead,
+) -> Result<Option<CertificateDer<'static>>, AgentSetupError> {
+    use rustls_pki_types::pem::PemObject as _;
+    let mut certs = CertificateDer::pem_reader_iter(reader);
+    match certs.next() {
+        Some(Ok(c)) => Ok(Some(c)),
+        Some(Err(e)) => Err(AgentSetupError::MtlsCert(e.to_string())),
+        None => Ok(None),
+    }
+}

@@ -1,0 +1,126 @@
+//! The HTTP side of polling one agent: a keep-alive HTTPS client per agent (mTLS with the
+//! verifier's client certificate; the agent's own `mtls_cert` trusted directly) and the
+//! `GET /v{ver}/quotes/integrity` request with a size-limited response.
+
+use std::time::Duration;
+
+use keylime_api::Envelope;
+use keylime_api::agent::QuoteResponse;
+
+use super::agent::PreparedAgent;
+use crate::tls::AgentClientTls;
+
+/// Largest quote response read (IMA lists can be large).
+pub const MAX_QUOTE_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why a quote could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Connection failure, timeout, or HTTP 408/500/599: retried (GET_QUOTE_RETRY).
+    #[error("agent unreachable: {0}")]
+    Unreachable(String),
+    /// Any other non-200 answer.
+    #[error("agent answered HTTP {code}: {status}")]
+    Status { code: u16, status: String },
+    /// A 200 whose body is not a quote response.
+    #[error("agent's quote response is malformed: {0}")]
+    Malformed(String),
+}
+
+/// A quote and the size of the body it came in.
+pub struct FetchedQuote {
+    pub quote: QuoteResponse,
+    pub body_len: usize,
+}
+
+/// One agent's client.
+pub struct AgentClient {
+    http: reqwest::Client,
+    base_url: String,
+    api_version: String,
+    mask: String,
+}
+
+impl AgentClient {
+    pub fn new(
+        agent: &PreparedAgent,
+        tls: &AgentClientTls,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
+        let config = tls.config_for(agent.mtls_cert.clone())?;
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls((*config).clone())
+            .timeout(timeout)
+            .pool_max_idle_per_host(1)
+            .pool_idle_timeout(Duration::from_secs(300))
+            .build()?;
+        Ok(AgentClient {
+            http,
+            base_url: agent.base_url(),
+            api_version: agent.api_version.clone(),
+            mask: agent.mask.clone(),
+        })
+    }
+
+    /// `GET /v{ver}/quotes/integrity?nonce=&mask=&partial=&ima_ml_entry=`.
+    pub async fn integrity_quote(
+        &self,
+        nonce: &str,
+        partial: bool,
+        ima_ml_entry: u64,
+    ) -> Result<FetchedQuote, FetchError> {
+        let url = format!(
+            "{}/v{}/quotes/integrity?nonce={nonce}&mask={}&partial={}&ima_ml_entry={ima_ml_entry}",
+            self.base_url,
+            self.api_version,
+            self.mask,
+            u8::from(partial)
+        );
+        let mut resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| FetchError::Unreachable(error_chain(&e)))?;
+        let code = resp.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| FetchError::Unreachable(error_chain(&e)))?
+        {
+            if body.len() + chunk.len() > MAX_QUOTE_RESPONSE_BYTES {
+                return Err(FetchError::Malformed(format!(
+                    "response larger than {MAX_QUOTE_RESPONSE_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if matches!(code, 408 | 500 | 599) {
+            return Err(FetchError::Unreachable(format!("HTTP {code}")));
+        }
+        if code != 200 {
+            let status = serde_json::from_slice::<Envelope<serde_json::Value>>(&body)
+                .map(|e| e.status)
+                .unwrap_or_default();
+            return Err(FetchError::Status { code, status });
+        }
+        let env: Envelope<QuoteResponse> =
+            serde_json::from_slice(&body).map_err(|e| FetchError::Malformed(e.to_string()))?;
+        Ok(FetchedQuote {
+            quote: env.results,
+            body_len: body.len(),
+        })
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

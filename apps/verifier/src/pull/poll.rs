@@ -1,0 +1,344 @@
+//! One agent's pull loop (PROTOCOL.md §5.5): fetch an integrity quote with a fresh nonce,
+//! run the attestation engine, persist the outcome before acting on it, pace by
+//! `quote_interval`; retries with `retry_interval`/`exponential_backoff` up to
+//! `max_retries` then FAILED; INVALID_QUOTE on a failed attestation, polling on only for
+//! recoverable failures below the maximum severity.
+//!
+//! The database write of each poll is conditional: if an operator moved the agent to
+//! TERMINATED or TENANT_FAILED meanwhile, the write is refused and the loop obeys.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use keylime_api::verifier::{AddAgentRequest, OperationalState};
+use keylime_attestation::{
+    AgentState, Component, FailureEvent, Nonce, QuoteEvidence, Verdict, attest,
+};
+use keylime_store::{AttestationProgress, VerifierAgent};
+use rand::Rng as _;
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::agent::PreparedAgent;
+use super::client::{AgentClient, FetchError, FetchedQuote};
+use super::{Command, Supervisor, notify_failure};
+
+/// Quote responses above this size are checked on the blocking pool.
+const INLINE_CHECK_MAX_BYTES: usize = 256 * 1024;
+/// Longest pause between retries.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(300);
+
+pub(super) async fn run(
+    sup: Arc<Supervisor>,
+    agent: VerifierAgent,
+    mut commands: watch::Receiver<Command>,
+    generation: u64,
+) {
+    let id = agent.agent_id.clone();
+    let mut poller = Poller::new(&sup, agent);
+    let span = tracing::info_span!("poll", agent_id = %id);
+    let _ = tracing::Instrument::instrument(poller.run(&mut commands), span).await;
+    sup.finished(&id, generation);
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn new_nonce() -> String {
+    rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect()
+}
+
+/// Why the loop ended.
+#[derive(Debug)]
+enum Exit {
+    Stopped,
+}
+
+struct Poller<'s> {
+    sup: &'s Supervisor,
+    id: String,
+    row: AttestationProgress,
+    engine: AgentState,
+    add_request: String,
+}
+
+impl<'s> Poller<'s> {
+    fn new(sup: &'s Supervisor, agent: VerifierAgent) -> Self {
+        let engine: AgentState = serde_json::from_str(&agent.engine_state).unwrap_or_default();
+        Poller {
+            sup,
+            id: agent.agent_id,
+            row: AttestationProgress {
+                operational_state: agent.operational_state,
+                engine_state: agent.engine_state,
+                attestation_count: agent.attestation_count,
+                last_received_quote: agent.last_received_quote,
+                last_successful_attestation: agent.last_successful_attestation,
+                severity_level: agent.severity_level,
+                last_event_id: agent.last_event_id,
+            },
+            engine,
+            add_request: agent.add_request,
+        }
+    }
+
+    async fn run(&mut self, commands: &mut watch::Receiver<Command>) -> Exit {
+        let ctx = &self.sup.ctx;
+        let prepared = match serde_json::from_str::<AddAgentRequest>(&self.add_request)
+            .map_err(|e| e.to_string())
+            .and_then(|r| {
+                PreparedAgent::new(r, ctx.severity.clone(), ctx.require_mtls)
+                    .map_err(|e| e.to_string())
+            }) {
+            Ok(p) => p,
+            Err(e) => return self.fail(OperationalState::Failed, "exception", &e).await,
+        };
+        let client = match AgentClient::new(&prepared, &ctx.agent_tls, ctx.timing.request_timeout) {
+            Ok(c) => c,
+            Err(e) => {
+                return self
+                    .fail(OperationalState::Failed, "exception", &e.to_string())
+                    .await;
+            }
+        };
+        if self.row.operational_state == OperationalState::Start as i32 {
+            self.row.operational_state = OperationalState::GetQuote as i32;
+            if let Some(exit) = self.save().await {
+                return exit;
+            }
+        }
+        // The first quote after (re)start carries the payload key (partial=0).
+        let mut partial = false;
+        let mut retries = 0u32;
+        loop {
+            let started = Instant::now();
+            let nonce = new_nonce();
+            let fetched = {
+                let _permit = ctx.polls.acquire().await;
+                tokio::select! {
+                    r = client.integrity_quote(&nonce, partial, 0) => r,
+                    exit = wait_command(commands) => return self.obey(exit).await,
+                }
+            };
+            match fetched {
+                Err(FetchError::Unreachable(reason)) => {
+                    retries += 1;
+                    tracing::info!(attempt = retries, %reason, "agent unreachable");
+                    if retries > ctx.timing.max_retries {
+                        if self.row.attestation_count > 0 {
+                            notify_failure(&self.id, "comm_error", None);
+                        }
+                        return self
+                            .fail(OperationalState::Failed, "not_reachable", &reason)
+                            .await;
+                    }
+                    self.row.operational_state = OperationalState::GetQuoteRetry as i32;
+                    if let Some(exit) = self.save().await {
+                        return exit;
+                    }
+                    let pause = retry_pause(&ctx.timing, retries);
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => continue,
+                        exit = wait_command(commands) => return self.obey(exit).await,
+                    }
+                }
+                Err(FetchError::Status { code, status }) => {
+                    let reason = format!("HTTP {code}: {status}");
+                    return self
+                        .fail(OperationalState::Failed, "no_quote", &reason)
+                        .await;
+                }
+                Err(e @ FetchError::Malformed(_)) => {
+                    return self
+                        .fail(OperationalState::Failed, "no_quote", &e.to_string())
+                        .await;
+                }
+                Ok(quote) => {
+                    retries = 0;
+                    let verdict = self.check(&prepared, quote, nonce).await;
+                    if let Some(exit) = self.record(verdict).await {
+                        return exit;
+                    }
+                    partial = true;
+                }
+            }
+            let next = started + ctx.timing.quote_interval;
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                exit = wait_command(commands) => return self.obey(exit).await,
+            }
+        }
+    }
+
+    /// Run the engine: inline for a plain quote, on the blocking pool for a large one.
+    async fn check(
+        &self,
+        prepared: &PreparedAgent,
+        fetched: FetchedQuote,
+        nonce: String,
+    ) -> Verdict {
+        let policy = Arc::clone(&prepared.policy);
+        let prior = self.engine.clone();
+        let large = fetched.body_len > INLINE_CHECK_MAX_BYTES;
+        let run = move || {
+            let q = &fetched.quote;
+            let evidence = QuoteEvidence {
+                quote: q.quote.as_str().into(),
+                hash_alg: q.hash_alg.as_str().into(),
+                enc_alg: q.enc_alg.as_str().into(),
+                sign_alg: q.sign_alg.as_str().into(),
+                pubkey_pem: q.pubkey.as_deref().map(Into::into),
+            };
+            attest(&evidence, &Nonce::Text(nonce), &policy, &prior)
+        };
+        if !large {
+            return run();
+        }
+        match tokio::task::spawn_blocking(run).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(error = %e, "attestation check panicked");
+                let event = self.sup.ctx.severity.event(
+                    Component::Internal,
+                    "verifier.exception",
+                    json!({ "message": e.to_string() }),
+                    false,
+                );
+                Verdict {
+                    outcome: keylime_attestation::Outcome::Fail(keylime_attestation::Failure {
+                        events: vec![event],
+                    }),
+                    next_state: self.engine.clone(),
+                    pcrs: None,
+                    clock: None,
+                    clock_transition: None,
+                    pubkey_changed: false,
+                }
+            }
+        }
+    }
+
+    /// Persist the verdict; `Some` when the loop must end.
+    async fn record(&mut self, verdict: Verdict) -> Option<Exit> {
+        let now = unix_now();
+        self.engine = verdict.next_state.clone();
+        self.row.engine_state = serde_json::to_string(&self.engine).unwrap_or_default();
+        self.row.last_received_quote = now;
+        match verdict.failure() {
+            None => {
+                self.row.operational_state = OperationalState::GetQuote as i32;
+                self.row.attestation_count =
+                    i64::try_from(self.engine.attestation_count).unwrap_or(i64::MAX);
+                self.row.last_successful_attestation = now;
+                tracing::debug!(
+                    attestation_count = self.row.attestation_count,
+                    "attestation passed"
+                );
+                self.save().await
+            }
+            Some(failure) => {
+                let top = failure.highest_severity_event().cloned();
+                self.row.operational_state = OperationalState::InvalidQuote as i32;
+                if let Some(e) = &top {
+                    self.row.severity_level = i32::try_from(e.severity_level).ok();
+                    self.row.last_event_id = Some(e.event_id.clone());
+                }
+                if let Some(exit) = self.save().await {
+                    return Some(exit);
+                }
+                tracing::warn!(event_ids = ?failure.event_ids(), "attestation failed");
+                notify_failure(&self.id, "revocation", top.as_ref());
+                let keep_polling = failure.recoverable()
+                    && top
+                        .as_ref()
+                        .is_some_and(|e| e.severity_level < self.sup.ctx.max_severity);
+                (!keep_polling).then_some(Exit::Stopped)
+            }
+        }
+    }
+
+    /// Record an `internal.verifier.<name>` failure in `state` and end the loop.
+    async fn fail(&mut self, state: OperationalState, name: &str, reason: &str) -> Exit {
+        let event: FailureEvent = self.sup.ctx.severity.event(
+            Component::Internal,
+            &format!("verifier.{name}"),
+            json!({ "message": reason }),
+            false,
+        );
+        tracing::warn!(event_id = %event.event_id, %reason, state = %state, "agent polling failed");
+        self.row.operational_state = state as i32;
+        self.row.severity_level = i32::try_from(event.severity_level).ok();
+        self.row.last_event_id = Some(event.event_id.clone());
+        if self.save().await.is_none() {
+            notify_failure(&self.id, "revocation", Some(&event));
+        }
+        Exit::Stopped
+    }
+
+    /// Write the row. `Some(exit)` when an operator took over (the write was refused).
+    async fn save(&mut self) -> Option<Exit> {
+        let repo = self.sup.ctx.store.verifier();
+        match repo.save_progress(&self.id, &self.row).await {
+            Ok(true) => None,
+            Ok(false) => Some(self.obey(Command::Stop).await),
+            Err(e) => {
+                tracing::error!(error = %e, "could not persist agent state; stopping its polling");
+                Some(Exit::Stopped)
+            }
+        }
+    }
+
+    /// Follow an operator's command or state: TERMINATED deletes the record.
+    async fn obey(&mut self, command: Command) -> Exit {
+        let repo = self.sup.ctx.store.verifier();
+        let terminated = match command {
+            Command::Terminate => true,
+            _ => {
+                matches!(repo.get(&self.id).await, Ok(Some(a)) if a.operational_state == OperationalState::Terminated as i32)
+            }
+        };
+        if terminated {
+            match repo.delete(&self.id).await {
+                Ok(_) => tracing::info!("agent deleted after termination"),
+                Err(e) => tracing::error!(error = %e, "could not delete terminated agent"),
+            }
+        } else {
+            tracing::info!("agent polling stopped");
+        }
+        Exit::Stopped
+    }
+}
+
+/// Resolves with the next command other than `Run` (never, if the sender is gone).
+async fn wait_command(commands: &mut watch::Receiver<Command>) -> Command {
+    loop {
+        if commands.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        let c = *commands.borrow_and_update();
+        if c != Command::Run {
+            return c;
+        }
+    }
+}
+
+/// Upstream: `retry_interval ^ n` with exponential backoff, else `retry_interval`.
+fn retry_pause(timing: &crate::settings::PollTiming, attempt: u32) -> Duration {
+    let base = timing.retry_interval.as_secs_f64();
+    let secs = if timing.exponential_backoff {
+        base.powi(i32::try_from(attempt).unwrap_or(i32::MAX))
+    } else {
+        base
+    };
+    Duration::try_from_secs_f64(secs)
+        .unwrap_or(MAX_RETRY_PAUSE)
+        .min(MAX_RETRY_PAUSE)
+}

@@ -1,0 +1,181 @@
+//! The verifier's route table (PROTOCOL.md §5.1, §0.4): every 2.x prefix (`/v2`,
+//! `/v2.0`…`/v2.6`), optional trailing slash, query parameters of the list route.
+
+use axum::http::Method;
+
+use crate::error::ApiError;
+
+/// One verifier operation, resolved from the request line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /version`, `/versions`, `/v2.x/` (§11 Q17: 200 instead of 500).
+    Version,
+    /// `GET /` → 307 `/v3.0/`.
+    Root,
+    /// `GET /v2.x/agents/[?verifier=&bulk=True]`.
+    List {
+        verifier: Option<String>,
+        bulk: bool,
+    },
+    /// `POST /v2.x/agents/{id}`.
+    Add(String),
+    /// `GET /v2.x/agents/{id}`.
+    Status(String),
+    /// `DELETE /v2.x/agents/{id}`.
+    Delete(String),
+    /// `PUT /v2.x/agents/{id}/reactivate`.
+    Reactivate(String),
+    /// `PUT /v2.x/agents/{id}/stop`.
+    Stop(String),
+}
+
+impl Route {
+    /// The upstream action name of an admin route; `None` if public.
+    pub fn admin_action(&self) -> Option<&'static str> {
+        match self {
+            Route::Version | Route::Root => None,
+            Route::List { .. } => Some("list_agents"),
+            Route::Add(_) => Some("create_agent"),
+            Route::Status(_) => Some("show_agent"),
+            Route::Delete(_) => Some("delete_agent"),
+            Route::Reactivate(_) => Some("reactivate_agent"),
+            Route::Stop(_) => Some("stop_agent"),
+        }
+    }
+
+    /// The agent id the route is about, if any.
+    pub fn agent_id(&self) -> Option<&str> {
+        match self {
+            Route::Add(id)
+            | Route::Status(id)
+            | Route::Delete(id)
+            | Route::Reactivate(id)
+            | Route::Stop(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+fn is_v2_prefix(segment: &str) -> bool {
+    match segment.strip_prefix("v2") {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix('.')
+            .and_then(|minor| {
+                let n = minor.parse::<u8>().ok()?;
+                (n.to_string() == minor).then_some(n)
+            })
+            .is_some_and(keylime_api::version::is_routed_v2_minor),
+        None => false,
+    }
+}
+
+/// The value of `key` in a query string (no percent-decoding needed for our keys' values).
+fn query_param<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| *k == key)
+        .map(|(_, v)| v)
+}
+
+/// Resolve a request line to a [`Route`].
+pub fn resolve(method: &Method, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
+    if path == "/" {
+        return only(method, &[Method::GET], Route::Root);
+    }
+    let trimmed = path.strip_suffix('/').unwrap_or(path);
+    let segments: Vec<&str> = trimmed.split('/').skip(1).collect();
+    if segments.iter().any(|s| s.is_empty()) {
+        return Err(ApiError::NoRoute);
+    }
+    match segments.as_slice() {
+        ["version" | "versions"] => only(method, &[Method::GET], Route::Version),
+        [p] if is_v2_prefix(p) => only(method, &[Method::GET], Route::Version),
+        [p, "agents"] if is_v2_prefix(p) => {
+            let verifier = query_param(query, "verifier")
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned);
+            let bulk = query_param(query, "bulk").is_some_and(|b| b.eq_ignore_ascii_case("true"));
+            only(method, &[Method::GET], Route::List { verifier, bulk })
+        }
+        [p, "agents", id] if is_v2_prefix(p) => {
+            let id = (*id).to_owned();
+            match *method {
+                Method::GET => Ok(Route::Status(id)),
+                Method::POST => Ok(Route::Add(id)),
+                Method::DELETE => Ok(Route::Delete(id)),
+                _ => Err(ApiError::MethodNotAllowed),
+            }
+        }
+        [p, "agents", id, "reactivate"] if is_v2_prefix(p) => {
+            only(method, &[Method::PUT], Route::Reactivate((*id).to_owned()))
+        }
+        [p, "agents", id, "stop"] if is_v2_prefix(p) => {
+            only(method, &[Method::PUT], Route::Stop((*id).to_owned()))
+        }
+        _ => Err(ApiError::NoRoute),
+    }
+}
+
+fn only(method: &Method, allowed: &[Method], route: Route) -> Result<Route, ApiError> {
+    if allowed.contains(method) {
+        Ok(route)
+    } else {
+        Err(ApiError::MethodNotAllowed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_for_every_prefix() {
+        for p in ["v2", "v2.0", "v2.1", "v2.5", "v2.6"] {
+            assert_eq!(
+                resolve(
+                    &Method::GET,
+                    &format!("/{p}/agents/"),
+                    Some("bulk=True&verifier=default")
+                )
+                .unwrap(),
+                Route::List {
+                    verifier: Some("default".into()),
+                    bulk: true
+                }
+            );
+            assert_eq!(
+                resolve(&Method::PUT, &format!("/{p}/agents/A/stop"), None).unwrap(),
+                Route::Stop("A".into())
+            );
+        }
+        assert_eq!(
+            resolve(&Method::GET, "/v2.6/agents", None).unwrap(),
+            Route::List {
+                verifier: None,
+                bulk: false
+            }
+        );
+        for bad in [
+            "/v2.7/agents",
+            "/v1.0/agents",
+            "/v3.0/agents/A",
+            "/v2//agents",
+            "/agents",
+        ] {
+            assert!(
+                matches!(resolve(&Method::GET, bad, None), Err(ApiError::NoRoute)),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            resolve(&Method::GET, "/v2.6/agents/A/stop", None),
+            Err(ApiError::MethodNotAllowed)
+        ));
+        assert_eq!(
+            resolve(&Method::GET, "/versions", None).unwrap(),
+            Route::Version
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! The axum application: shared state and the single dispatcher that resolves a route,
+//! enforces PROTOCOL.md §0.7 (every agent route needs a trusted client certificate) and
+//! calls one operation in [`crate::agents`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use keylime_store::Store;
+
+use crate::agents;
+use crate::error::ApiError;
+use crate::http::{read_body, request_context};
+use crate::listener::ConnectionInfo;
+use crate::pull::Supervisor;
+use crate::routes::{Route, resolve};
+
+/// What every request handler shares.
+pub struct AppState {
+    pub store: Store,
+    pub supervisor: Arc<Supervisor>,
+    pub verifier_id: String,
+    pub listen_addr: SocketAddr,
+    pub quote_interval_secs: f64,
+    pub max_body_bytes: usize,
+}
+
+/// Build the router over `state`.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .fallback(dispatch)
+        .with_state(state)
+        .layer(axum::middleware::from_fn(request_context))
+}
+
+async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    match handle(&state, req).await {
+        Ok(resp) => resp,
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
+    let route = resolve(req.method(), req.uri().path(), req.uri().query())?;
+    if let Some(action) = route.admin_action() {
+        let admin = req
+            .extensions()
+            .get::<ConnectionInfo>()
+            .is_some_and(|c| c.tls && c.peer_cert.is_some());
+        if !admin {
+            return Err(ApiError::AdminRequired { action });
+        }
+    }
+    if let Some(agent_id) = route.agent_id() {
+        tracing::Span::current().record("agent_id", agent_id);
+    }
+    match route {
+        Route::Version => Ok(agents::version()),
+        Route::Root => Ok(agents::root()),
+        Route::List { verifier, bulk } => agents::list(state, verifier.as_deref(), bulk).await,
+        Route::Add(id) => {
+            let body = read_body(req.into_body(), state.max_body_bytes).await?;
+            agents::add(state, &id, &body).await
+        }
+        Route::Status(id) => agents::status(state, &id).await,
+        Route::Delete(id) => agents::delete(state, &id).await,
+        Route::Reactivate(id) => agents::reactivate(state, &id).await,
+        Route::Stop(id) => agents::stop(state, &id).await,
+    }
+}

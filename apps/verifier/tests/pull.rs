@@ -1,0 +1,124 @@
+//! The pull loop against a swtpm-backed test agent over mTLS: repeated successful
+//! attestations (state 3, count growing), a policy PCR extended behind the verifier's back
+//! (state 9 with `pcr_validation.invalid_pcr_7`), an unreachable agent (retries → 7), and a
+//! restarted verifier resuming an agent where it was.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{TestAgent, call, client, start_verifier, url, wait_status};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_pcr_is_caught_and_polling_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = start_verifier(dir.path()).await;
+    let admin = client(&v, true);
+    let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
+    let (code, body) = call(
+        admin
+            .post(url(&v, "/v2.6/agents/t1"))
+            .json(&agent.add_body()),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    wait_status(&admin, &v, "t1", LIMIT, "3 attestations", |_, b| {
+        b["results"]["operational_state"] == 3
+            && b["results"]["attestation_count"].as_u64() >= Some(3)
+    })
+    .await;
+
+    agent.tamper(7);
+    let st = wait_status(&admin, &v, "t1", LIMIT, "invalid quote", |_, b| {
+        b["results"]["operational_state"] == 9
+    })
+    .await;
+    assert_eq!(
+        st["results"]["last_event_id"],
+        "pcr_validation.invalid_pcr_7"
+    );
+    assert_eq!(
+        st["results"]["severity_level"], 6,
+        "default policy: emergency"
+    );
+    assert_eq!(st["results"]["attestation_status"], "FAIL");
+    // Maximum severity: polling stopped, no further quotes requested.
+    let served = agent.quotes_served.load(Ordering::SeqCst);
+    let count = st["results"]["attestation_count"].clone();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        agent.quotes_served.load(Ordering::SeqCst),
+        served,
+        "polling continued"
+    );
+    let (_, after) = common::status(&admin, &v, "t1").await;
+    assert_eq!(after["results"]["attestation_count"], count);
+    assert_eq!(after["results"]["operational_state"], 9);
+    v.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_agent_goes_to_failed_after_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = start_verifier(dir.path()).await;
+    let admin = client(&v, true);
+    let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
+    let (code, _) = call(
+        admin
+            .post(url(&v, "/v2.6/agents/u1"))
+            .json(&agent.add_body()),
+    )
+    .await;
+    assert_eq!(code, 200);
+    wait_status(&admin, &v, "u1", LIMIT, "attested", |_, b| {
+        b["results"]["attestation_count"].as_u64() >= Some(1)
+    })
+    .await;
+    agent.go_offline();
+    let st = wait_status(&admin, &v, "u1", LIMIT, "FAILED", |_, b| {
+        b["results"]["operational_state"] == 7
+    })
+    .await;
+    assert_eq!(
+        st["results"]["last_event_id"],
+        "internal.verifier.not_reachable"
+    );
+    // FAILED agents are deleted at once.
+    let (code, _) = call(admin.delete(url(&v, "/v2.6/agents/u1"))).await;
+    assert_eq!(code, 200);
+    v.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_verifier_resumes_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = start_verifier(dir.path()).await;
+    let admin = client(&v, true);
+    let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
+    let (code, _) = call(
+        admin
+            .post(url(&v, "/v2.6/agents/r1"))
+            .json(&agent.add_body()),
+    )
+    .await;
+    assert_eq!(code, 200);
+    let st = wait_status(&admin, &v, "r1", LIMIT, "attested twice", |_, b| {
+        b["results"]["attestation_count"].as_u64() >= Some(2)
+    })
+    .await;
+    v.shutdown().await;
+    let before = st["results"]["attestation_count"].as_u64().unwrap();
+
+    let v = start_verifier(dir.path()).await;
+    let admin = client(&v, true);
+    let st = wait_status(&admin, &v, "r1", LIMIT, "resumed attestations", |_, b| {
+        b["results"]["operational_state"] == 3
+            && b["results"]["attestation_count"].as_u64() >= Some(before + 2)
+    })
+    .await;
+    assert!(st["results"]["last_event_id"].is_null(), "{st}");
+    v.shutdown().await;
+}

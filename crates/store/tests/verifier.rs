@@ -1,0 +1,174 @@
+//! Verifier agent records on SQLite, PostgreSQL and MariaDB: round trip, duplicate adds,
+//! the loop's progress writes that never overwrite an operator's TERMINATED/TENANT_FAILED,
+//! compare-and-set state changes, the restart reset, and bounds checked before writing.
+
+mod common;
+
+use common::TestDb;
+use keylime_store::{AttestationProgress, StoreError, VerifierAgent};
+
+backend_tests!(
+    add_get_list_round_trip,
+    progress_never_overwrites_operator_states,
+    restart_resets_only_polling_states_of_this_verifier,
+    invalid_records_are_refused_before_writing,
+);
+
+fn agent(id: &str, verifier: &str, state: i32) -> VerifierAgent {
+    VerifierAgent {
+        agent_id: id.into(),
+        verifier_id: verifier.into(),
+        operational_state: state,
+        ip: Some("127.0.0.1".into()),
+        port: Some(9002),
+        add_request: r#"{"tpm_policy":"{}","revocation_key":"secret"}"#.into(),
+        engine_state: "{}".into(),
+        attestation_count: 0,
+        last_received_quote: 0,
+        last_successful_attestation: 0,
+        severity_level: None,
+        last_event_id: None,
+    }
+}
+
+fn progress(state: i32, count: i64) -> AttestationProgress {
+    AttestationProgress {
+        operational_state: state,
+        engine_state: format!("{{\"attestation_count\":{count}}}"),
+        attestation_count: count,
+        last_received_quote: 1_700_000_000 + count,
+        last_successful_attestation: 1_700_000_000,
+        severity_level: Some(6),
+        last_event_id: Some("pcr_validation.invalid_pcr_7".into()),
+    }
+}
+
+async fn add_get_list_round_trip(db: TestDb) {
+    let store = db.connect().await;
+    let repo = store.verifier();
+    let a = agent("b-agent", "default", 3);
+    assert!(repo.add(&a).await.unwrap());
+    assert!(!repo.add(&a).await.unwrap(), "second add of one id");
+    assert!(repo.add(&agent("a-agent", "other", 1)).await.unwrap());
+    assert_eq!(repo.get("b-agent").await.unwrap(), Some(a.clone()));
+    assert_eq!(repo.get("missing").await.unwrap(), None);
+    assert_eq!(repo.list_ids(None).await.unwrap(), ["a-agent", "b-agent"]);
+    assert_eq!(repo.list_ids(Some("default")).await.unwrap(), ["b-agent"]);
+    assert!(!format!("{a:?}").contains("secret"));
+    assert!(repo.delete("b-agent").await.unwrap());
+    assert!(!repo.delete("b-agent").await.unwrap());
+    assert_eq!(repo.list_ids(None).await.unwrap(), ["a-agent"]);
+}
+
+async fn progress_never_overwrites_operator_states(db: TestDb) {
+    let store = db.connect().await;
+    let repo = store.verifier();
+    repo.add(&agent("x", "default", 3)).await.unwrap();
+    assert!(repo.save_progress("x", &progress(9, 5)).await.unwrap());
+    let got = repo.get("x").await.unwrap().unwrap();
+    assert_eq!(got.operational_state, 9);
+    assert_eq!(got.attestation_count, 5);
+    assert_eq!(
+        got.last_event_id.as_deref(),
+        Some("pcr_validation.invalid_pcr_7")
+    );
+    assert_eq!(got.severity_level, Some(6));
+
+    assert!(
+        !repo.compare_and_set_state("x", 3, 8).await.unwrap(),
+        "stale expectation"
+    );
+    assert!(repo.compare_and_set_state("x", 9, 8).await.unwrap());
+    assert!(!repo.save_progress("x", &progress(3, 6)).await.unwrap());
+    assert_eq!(repo.get("x").await.unwrap().unwrap().operational_state, 8);
+
+    assert!(repo.set_state("x", 10).await.unwrap());
+    assert!(!repo.save_progress("x", &progress(3, 6)).await.unwrap());
+    assert!(repo.set_state("x", 1).await.unwrap());
+    assert!(repo.save_progress("x", &progress(3, 6)).await.unwrap());
+    assert!(!repo.save_progress("gone", &progress(3, 6)).await.unwrap());
+    assert!(!repo.set_state("gone", 3).await.unwrap());
+}
+
+async fn restart_resets_only_polling_states_of_this_verifier(db: TestDb) {
+    let store = db.connect().await;
+    let repo = store.verifier();
+    for (id, state) in [
+        ("s1", 1),
+        ("s3", 3),
+        ("s4", 4),
+        ("s5", 5),
+        ("s6", 6),
+        ("s7", 7),
+        ("s9", 9),
+        ("s10", 10),
+    ] {
+        repo.add(&agent(id, "default", state)).await.unwrap();
+    }
+    repo.add(&agent("foreign", "other", 3)).await.unwrap();
+    assert_eq!(repo.reset_for_restart("default").await.unwrap(), 5);
+    let states: Vec<(String, i32)> = repo
+        .list(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.agent_id, a.operational_state))
+        .collect();
+    let want: Vec<(String, i32)> = [
+        ("foreign", 3),
+        ("s1", 1),
+        ("s10", 10),
+        ("s3", 1),
+        ("s4", 1),
+        ("s5", 1),
+        ("s6", 1),
+        ("s7", 7),
+        ("s9", 9),
+    ]
+    .into_iter()
+    .map(|(a, s)| (a.to_string(), s))
+    .collect();
+    assert_eq!(states, want);
+}
+
+async fn invalid_records_are_refused_before_writing(db: TestDb) {
+    let store = db.connect().await;
+    let repo = store.verifier();
+    let cases: Vec<(&str, VerifierAgent)> = vec![
+        ("agent_id", agent("", "default", 1)),
+        ("agent_id", agent(&"a".repeat(81), "default", 1)),
+        ("agent_id", agent("a b", "default", 1)),
+        ("verifier_id", agent("ok", "", 1)),
+        ("operational_state", agent("ok", "default", 11)),
+        (
+            "port",
+            VerifierAgent {
+                port: Some(0),
+                ..agent("ok", "default", 1)
+            },
+        ),
+        (
+            "attestation_count",
+            VerifierAgent {
+                attestation_count: -1,
+                ..agent("ok", "default", 1)
+            },
+        ),
+    ];
+    for (field, bad) in cases {
+        match repo.add(&bad).await {
+            Err(StoreError::InvalidField { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    repo.add(&agent("ok", "default", 1)).await.unwrap();
+    assert!(matches!(
+        repo.save_progress("ok", &progress(12, 1)).await,
+        Err(StoreError::InvalidField {
+            field: "operational_state",
+            ..
+        })
+    ));
+    assert!(repo.list_ids(None).await.unwrap() == ["ok"]);
+    assert_eq!(repo.get("ok").await.unwrap().unwrap().operational_state, 1);
+}
