@@ -12,7 +12,7 @@ mod config;
 mod error;
 mod http;
 pub mod identity;
-mod listener;
+use keylime_web::listener;
 mod routes;
 mod service;
 mod settings;

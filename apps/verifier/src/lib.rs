@@ -5,20 +5,24 @@
 //!
 //! [`start`] runs the service in-process; `main.rs` only loads configuration and calls it.
 //! Modules: [`settings`] (configuration), `service`/`routes`/`agents` (HTTP: one function
-//! per operation), `pull` (the per-agent tasks), `tls`, `listener`.
+//! per operation), `verify` (`/verify/identity`, `/verify/evidence`), `pull` (the
+//! per-agent tasks, V delivery), `revocation` (notices to webhook and agents), `tls`,
+//! `listener`.
 
 #![forbid(unsafe_code)]
 
 mod agents;
 mod error;
 mod http;
-mod listener;
+use keylime_web::listener;
 mod pull;
+mod revocation;
 mod routes;
 mod service;
 pub mod settings;
 mod status;
 mod tls;
+mod verify;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,7 +35,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-pub use settings::{PollTiming, TlsSetup, VerifierSettings};
+pub use settings::{PollTiming, RevocationSettings, TlsSetup, VerifierSettings};
 
 use crate::pull::{PullContext, Supervisor};
 use crate::service::AppState;
@@ -91,14 +95,25 @@ pub async fn start(settings: VerifierSettings) -> anyhow::Result<RunningVerifier
     let severity = SeverityPolicy::new(settings.severity_labels.clone(), &settings.severity_policy)
         .context("[verifier] severity_labels / severity_policy")?;
     let max_severity = u32::try_from(settings.severity_labels.len().saturating_sub(1))?;
+    let agent_tls = Arc::new(tls.agent_client);
+    let notifier = revocation::Notifier::new(
+        &settings.revocations,
+        store.clone(),
+        settings.verifier_id.clone(),
+        settings.timing.clone(),
+        Arc::clone(&agent_tls),
+        settings.enable_agent_mtls,
+    )
+    .context("[revocations] notifier setup")?;
     let supervisor = Supervisor::new(PullContext {
         store: store.clone(),
         timing: settings.timing.clone(),
-        agent_tls: tls.agent_client,
+        agent_tls,
         severity: Arc::new(severity),
         max_severity,
         polls: Semaphore::new(settings.max_concurrent_polls.max(1)),
         require_mtls: settings.enable_agent_mtls,
+        notifier: Arc::clone(&notifier),
     });
 
     let listener = TcpListener::bind(settings.addr)
@@ -117,6 +132,10 @@ pub async fn start(settings: VerifierSettings) -> anyhow::Result<RunningVerifier
         }
     }
     tracing::info!(reset, resumed, verifier_id = %settings.verifier_id, "agents resumed");
+    notifier
+        .resume_pending()
+        .await
+        .context("resuming pending revocation webhooks")?;
 
     let state = Arc::new(AppState {
         store: store.clone(),
