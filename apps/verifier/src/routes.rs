@@ -27,13 +27,17 @@ pub enum Route {
     Reactivate(String),
     /// `PUT /v2.x/agents/{id}/stop`.
     Stop(String),
+    /// `GET /v2.x/verify/identity` (public).
+    VerifyIdentity,
+    /// `POST /v2.x/verify/evidence` (public).
+    VerifyEvidence,
 }
 
 impl Route {
     /// The upstream action name of an admin route; `None` if public.
     pub fn admin_action(&self) -> Option<&'static str> {
         match self {
-            Route::Version | Route::Root => None,
+            Route::Version | Route::Root | Route::VerifyIdentity | Route::VerifyEvidence => None,
             Route::List { .. } => Some("list_agents"),
             Route::Add(_) => Some("create_agent"),
             Route::Status(_) => Some("show_agent"),
@@ -107,6 +111,12 @@ pub fn resolve(method: &Method, path: &str, query: Option<&str>) -> Result<Route
                 Method::DELETE => Ok(Route::Delete(id)),
                 _ => Err(ApiError::MethodNotAllowed),
             }
+        }
+        [p, "verify", "identity"] if is_v2_prefix(p) => {
+            only(method, &[Method::GET], Route::VerifyIdentity)
+        }
+        [p, "verify", "evidence"] if is_v2_prefix(p) => {
+            only(method, &[Method::POST], Route::VerifyEvidence)
         }
         [p, "agents", id, "reactivate"] if is_v2_prefix(p) => {
             only(method, &[Method::PUT], Route::Reactivate((*id).to_owned()))

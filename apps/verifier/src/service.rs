@@ -1,6 +1,6 @@
 //! The axum application: shared state and the single dispatcher that resolves a route,
 //! enforces PROTOCOL.md §0.7 (every agent route needs a trusted client certificate) and
-//! calls one operation in [`crate::agents`].
+//! calls one operation in [`crate::agents`] or [`crate::verify`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,12 +10,12 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use keylime_store::Store;
 
-use crate::agents;
 use crate::error::ApiError;
 use crate::http::{read_body, request_context};
 use crate::listener::ConnectionInfo;
 use crate::pull::Supervisor;
 use crate::routes::{Route, resolve};
+use crate::{agents, verify};
 
 /// What every request handler shares.
 pub struct AppState {
@@ -68,5 +68,10 @@ async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
         Route::Delete(id) => agents::delete(state, &id).await,
         Route::Reactivate(id) => agents::reactivate(state, &id).await,
         Route::Stop(id) => agents::stop(state, &id).await,
+        Route::VerifyIdentity => verify::identity(state, req.uri()).await,
+        Route::VerifyEvidence => {
+            let body = read_body(req.into_body(), state.max_body_bytes).await?;
+            verify::evidence(state, &body)
+        }
     }
 }

@@ -12,6 +12,8 @@ use keylime_config::{CaConfig, PeerVerification, TlsDirSetting, VerifierConfig};
 use keylime_pki::{CaOptions, KeyAlgorithm};
 use keylime_store::{DatabaseUrl, StoreOptions};
 
+pub use crate::revocation::RevocationSettings;
+
 /// Default largest request body (upstream `max_upload_size`).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 104_857_600;
 
@@ -91,6 +93,8 @@ pub struct VerifierSettings {
     pub max_concurrent_polls: usize,
     pub severity_labels: Vec<String>,
     pub severity_policy: Vec<SeverityRule>,
+    /// `[revocations]`: notifiers and the webhook URL.
+    pub revocations: RevocationSettings,
 }
 
 impl VerifierSettings {
@@ -115,6 +119,7 @@ impl VerifierSettings {
                 .map(String::from)
                 .to_vec(),
             severity_policy: Vec::new(),
+            revocations: RevocationSettings::default(),
         }
     }
 
@@ -189,6 +194,10 @@ impl VerifierSettings {
                     severity_label: r.severity_label.clone(),
                 })
                 .collect(),
+            revocations: RevocationSettings {
+                notifiers: cfg.revocations.enabled_revocation_notifications.clone(),
+                webhook_url: cfg.revocations.webhook_url.clone(),
+            },
         })
     }
 }

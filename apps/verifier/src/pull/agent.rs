@@ -77,6 +77,63 @@ impl PreparedAgent {
         };
         let policy = PreparedPolicy::new(&policy, severity)
             .map_err(|e| AgentSetupError::Ak(e.to_string()))?;
+        let contact = AgentContact::from_request(&request, require_mtls)?;
+        // V is delivered after a good quote (PROVIDE_V, §4.6).
+        if let Some(text) = request.v.as_deref().filter(|v| !v.is_empty())
+            && !keylime_api::decode_binary(text).is_ok_and(|b| b.len() == 32)
+        {
+            return Err(AgentSetupError::BadV);
+        }
+        Ok(PreparedAgent {
+            request,
+            policy: Arc::new(policy),
+            mask,
+            mtls_cert: contact.mtls_cert,
+            ip: contact.ip,
+            port: contact.port,
+            api_version: contact.api_version,
+        })
+    }
+
+    /// `https://ip:port` (or `http://` when the agent has no mTLS certificate).
+    pub fn base_url(&self) -> String {
+        base_url(self.mtls_cert.is_some(), &self.ip, self.port)
+    }
+
+    /// The V share, when the tenant gave one (checked to be 32 bytes).
+    pub fn v(&self) -> Option<Vec<u8>> {
+        self.request
+            .v
+            .as_deref()
+            .filter(|v| !v.is_empty())
+            .and_then(|v| keylime_api::decode_binary(v).ok())
+    }
+}
+
+fn base_url(tls: bool, ip: &str, port: u16) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    if ip.contains(':') && !ip.starts_with('[') {
+        format!("{scheme}://[{ip}]:{port}")
+    } else {
+        format!("{scheme}://{ip}:{port}")
+    }
+}
+
+/// How to reach an agent: address, API version and its mTLS certificate.
+pub struct AgentContact {
+    pub mtls_cert: Option<CertificateDer<'static>>,
+    pub ip: String,
+    pub port: u16,
+    /// Agent API version used in paths, e.g. `2.6`.
+    pub api_version: String,
+}
+
+impl AgentContact {
+    /// Read the contact part of an add-agent request.
+    pub fn from_request(
+        request: &AddAgentRequest,
+        require_mtls: bool,
+    ) -> Result<Self, AgentSetupError> {
         let mtls_cert = match request.mtls_cert_pem() {
             Some(pem) => Some(parse_cert(pem)?),
             None if require_mtls => return Err(AgentSetupError::MtlsCertRequired),
@@ -89,12 +146,6 @@ impl PreparedAgent {
         if ip.is_empty() || port == 0 {
             return Err(AgentSetupError::NoContact);
         }
-        // V is checked here; its delivery (PROVIDE_V, §4.6) is not implemented yet.
-        if let Some(text) = request.v.as_deref().filter(|v| !v.is_empty())
-            && !keylime_api::decode_binary(text).is_ok_and(|b| b.len() == 32)
-        {
-            return Err(AgentSetupError::BadV);
-        }
         let api_version = match request.supported_version.as_deref() {
             None | Some("") => keylime_api::CURRENT_VERSION.to_string(),
             Some(text) => match text.parse::<keylime_api::ApiVersion>() {
@@ -102,10 +153,7 @@ impl PreparedAgent {
                 _ => return Err(AgentSetupError::BadVersion(text.to_owned())),
             },
         };
-        Ok(PreparedAgent {
-            request,
-            policy: Arc::new(policy),
-            mask,
+        Ok(AgentContact {
             mtls_cert,
             ip,
             port,
@@ -113,18 +161,9 @@ impl PreparedAgent {
         })
     }
 
-    /// `https://ip:port` (or `http://` when the agent has no mTLS certificate).
+    /// `https://ip:port` (or `http://` without an mTLS certificate).
     pub fn base_url(&self) -> String {
-        let scheme = if self.mtls_cert.is_some() {
-            "https"
-        } else {
-            "http"
-        };
-        if self.ip.contains(':') && !self.ip.starts_with('[') {
-            format!("{scheme}://[{}]:{}", self.ip, self.port)
-        } else {
-            format!("{scheme}://{}:{}", self.ip, self.port)
-        }
+        base_url(self.mtls_cert.is_some(), &self.ip, self.port)
     }
 }
 

@@ -114,7 +114,50 @@ impl AgentClient {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+impl AgentClient {
+    /// `POST /v{ver}/keys/vkey` with `{"encrypted_key": …}` (PROVIDE_V, §4.6).
+    pub async fn provide_v(&self, encrypted_key_b64: &str) -> Result<(), FetchError> {
+        let url = format!("{}/v{}/keys/vkey", self.base_url, self.api_version);
+        let body = serde_json::json!({ "encrypted_key": encrypted_key_b64 });
+        post_json(&self.http, &url, &body).await
+    }
+}
+
+/// POST `body`; 200 is success, 408/500/599 and connection failures are `Unreachable`.
+pub async fn post_json(
+    http: &reqwest::Client,
+    url: &str,
+    body: &serde_json::Value,
+) -> Result<(), FetchError> {
+    /// Error bodies are read only this far (for the status text).
+    const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+    let mut resp = http
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| FetchError::Unreachable(error_chain(&e)))?;
+    let code = resp.status().as_u16();
+    if code == 200 {
+        return Ok(());
+    }
+    if matches!(code, 408 | 500 | 599) {
+        return Err(FetchError::Unreachable(format!("HTTP {code}")));
+    }
+    let mut text = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        if text.len() + chunk.len() > MAX_ERROR_BODY_BYTES {
+            break;
+        }
+        text.extend_from_slice(&chunk);
+    }
+    let status = serde_json::from_slice::<Envelope<serde_json::Value>>(&text)
+        .map(|e| e.status)
+        .unwrap_or_default();
+    Err(FetchError::Status { code, status })
+}
+
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

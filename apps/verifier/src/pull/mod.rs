@@ -2,12 +2,14 @@
 //! and verifier start, told to stop or terminate by the API, and a semaphore that bounds
 //! how many polls (request + check) run at once across all agents.
 //!
-//! The loop itself is in [`poll`]; [`agent`] prepares an agent's fixed inputs; [`client`]
-//! talks to the agent.
+//! The loop itself is in [`poll`] (V delivery in `poll::provide_v`); [`agent`] prepares an
+//! agent's fixed inputs; [`client`] talks to the agent.
 
 pub mod agent;
 pub mod client;
 mod poll;
+
+pub(crate) use poll::retry_pause;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,7 @@ use keylime_store::{Store, VerifierAgent};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
+use crate::revocation::Notifier;
 use crate::settings::PollTiming;
 use crate::tls::AgentClientTls;
 
@@ -34,12 +37,14 @@ pub enum Command {
 pub struct PullContext {
     pub store: Store,
     pub timing: PollTiming,
-    pub agent_tls: AgentClientTls,
+    pub agent_tls: Arc<AgentClientTls>,
     pub severity: Arc<SeverityPolicy>,
     /// Index of the highest severity label.
     pub max_severity: u32,
     pub polls: Semaphore,
     pub require_mtls: bool,
+    /// Revocation notices (webhook, agents).
+    pub notifier: Arc<Notifier>,
 }
 
 struct Running {
@@ -126,20 +131,6 @@ impl Supervisor {
         for (_, r) in self.lock_tasks().drain() {
             r.task.abort();
         }
+        self.ctx.notifier.shutdown();
     }
-}
-
-/// Upstream's failure hook: revocation notifications (webhook, agent) plug in here.
-pub fn notify_failure(
-    agent_id: &str,
-    kind: &'static str,
-    event: Option<&keylime_attestation::FailureEvent>,
-) {
-    tracing::warn!(
-        agent_id,
-        notification = kind,
-        event_id = event.map(|e| e.event_id.as_str()),
-        severity_label = event.map(|e| e.severity_label.as_str()),
-        "attestation failure notification (revocation delivery not implemented yet)"
-    );
 }

@@ -22,7 +22,10 @@ use tokio::time::Instant;
 
 use super::agent::PreparedAgent;
 use super::client::{AgentClient, FetchError, FetchedQuote};
-use super::{Command, Supervisor, notify_failure};
+use super::{Command, Supervisor};
+use crate::revocation::{AgentNotice, NoticeKind};
+
+mod provide_v;
 
 /// Quote responses above this size are checked on the blocking pool.
 const INLINE_CHECK_MAX_BYTES: usize = 256 * 1024;
@@ -68,6 +71,10 @@ struct Poller<'s> {
     row: AttestationProgress,
     engine: AgentState,
     add_request: String,
+    /// Facts for revocation notices, once the add request parsed.
+    notice: Option<AgentNotice>,
+    /// The V-delivery marker stored for this agent (loaded on first use).
+    v_delivered: Option<Option<String>>,
 }
 
 impl<'s> Poller<'s> {
@@ -87,6 +94,8 @@ impl<'s> Poller<'s> {
             },
             engine,
             add_request: agent.add_request,
+            notice: None,
+            v_delivered: None,
         }
     }
 
@@ -101,6 +110,14 @@ impl<'s> Poller<'s> {
             Ok(p) => p,
             Err(e) => return self.fail(OperationalState::Failed, "exception", &e).await,
         };
+        self.notice = Some(AgentNotice {
+            agent_id: self.id.clone(),
+            ip: Some(prepared.ip.clone()),
+            port: Some(prepared.port),
+            tpm_policy: prepared.request.tpm_policy.clone(),
+            meta_data: prepared.request.metadata.clone(),
+            revocation_key: prepared.request.revocation_key.clone(),
+        });
         let client = match AgentClient::new(&prepared, &ctx.agent_tls, ctx.timing.request_timeout) {
             Ok(c) => c,
             Err(e) => {
@@ -133,9 +150,6 @@ impl<'s> Poller<'s> {
                     retries += 1;
                     tracing::info!(attempt = retries, %reason, "agent unreachable");
                     if retries > ctx.timing.max_retries {
-                        if self.row.attestation_count > 0 {
-                            notify_failure(&self.id, "comm_error", None);
-                        }
                         return self
                             .fail(OperationalState::Failed, "not_reachable", &reason)
                             .await;
@@ -164,10 +178,15 @@ impl<'s> Poller<'s> {
                 Ok(quote) => {
                     retries = 0;
                     let verdict = self.check(&prepared, quote, nonce).await;
+                    let passed = verdict.passed();
                     if let Some(exit) = self.record(verdict).await {
                         return exit;
                     }
                     partial = true;
+                    if passed && let Some(exit) = self.provide_v(&prepared, &client, commands).await
+                    {
+                        return exit;
+                    }
                 }
             }
             let next = started + ctx.timing.quote_interval;
@@ -255,7 +274,7 @@ impl<'s> Poller<'s> {
                     return Some(exit);
                 }
                 tracing::warn!(event_ids = ?failure.event_ids(), "attestation failed");
-                notify_failure(&self.id, "revocation", top.as_ref());
+                self.notify(NoticeKind::Revocation, top.as_ref()).await;
                 let keep_polling = failure.recoverable()
                     && top
                         .as_ref()
@@ -265,7 +284,19 @@ impl<'s> Poller<'s> {
         }
     }
 
-    /// Record an `internal.verifier.<name>` failure in `state` and end the loop.
+    /// Send a revocation notice about this agent (when its add request was readable).
+    async fn notify(&self, kind: NoticeKind, event: Option<&FailureEvent>) {
+        match &self.notice {
+            Some(n) => self.sup.ctx.notifier.notify(n, kind, event).await,
+            None => tracing::warn!(
+                notification = kind.as_str(),
+                "no agent facts for a revocation notice"
+            ),
+        }
+    }
+
+    /// Record an `internal.verifier.<name>` failure in `state` and end the loop. Losing a
+    /// previously good agent (`not_reachable*`) sends a `comm_error` notice (§5.5).
     async fn fail(&mut self, state: OperationalState, name: &str, reason: &str) -> Exit {
         let event: FailureEvent = self.sup.ctx.severity.event(
             Component::Internal,
@@ -277,8 +308,9 @@ impl<'s> Poller<'s> {
         self.row.operational_state = state as i32;
         self.row.severity_level = i32::try_from(event.severity_level).ok();
         self.row.last_event_id = Some(event.event_id.clone());
-        if self.save().await.is_none() {
-            notify_failure(&self.id, "revocation", Some(&event));
+        let attested_before = self.row.attestation_count > 0;
+        if self.save().await.is_none() && name.starts_with("not_reachable") && attested_before {
+            self.notify(NoticeKind::CommError, Some(&event)).await;
         }
         Exit::Stopped
     }
@@ -331,7 +363,7 @@ async fn wait_command(commands: &mut watch::Receiver<Command>) -> Command {
 }
 
 /// Upstream: `retry_interval ^ n` with exponential backoff, else `retry_interval`.
-fn retry_pause(timing: &crate::settings::PollTiming, attempt: u32) -> Duration {
+pub(crate) fn retry_pause(timing: &crate::settings::PollTiming, attempt: u32) -> Duration {
     let base = timing.retry_interval.as_secs_f64();
     let secs = if timing.exponential_backoff {
         base.powi(i32::try_from(attempt).unwrap_or(i32::MAX))

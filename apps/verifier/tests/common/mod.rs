@@ -4,6 +4,8 @@
 //! `/v2.x/quotes/integrity` with real quotes from a private swtpm.
 #![allow(dead_code)]
 
+pub mod webhook;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,9 +21,36 @@ use keylime_verifier::{PollTiming, RunningVerifier, VerifierSettings};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-/// The payload key the test agent binds into PCR 16.
-pub const PEM: &str =
-    "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n";
+/// An RSA key pair for tests (1024 bits: fast to generate in debug builds):
+/// `(private PKCS#8 PEM, public SPKI PEM)`.
+pub fn rsa_key_pair() -> (rsa::RsaPrivateKey, String, String) {
+    use rsa::pkcs8::{EncodePrivateKey as _, EncodePublicKey as _, LineEnding};
+    let key = rsa::RsaPrivateKey::new(&mut rand::thread_rng(), 1024).unwrap();
+    let private = key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+    let public = key
+        .to_public_key()
+        .to_public_key_pem(LineEnding::LF)
+        .unwrap();
+    (key, private, public)
+}
+
+/// What the test agent received besides quote requests.
+#[derive(Default)]
+pub struct Received {
+    /// V values decrypted from `/keys/vkey` POSTs.
+    pub vkeys: Vec<Vec<u8>>,
+    /// Bodies of `/notifications/revocation` POSTs.
+    pub revocations: Vec<Value>,
+}
+
+/// Poll `cond` until it holds (panics with `what` after `limit`).
+pub async fn wait_until(limit: Duration, what: &str, cond: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
 /// PCRs the test policy pins.
 pub const POLICY_PCRS: [u8; 3] = [0, 1, 7];
 
@@ -36,10 +65,19 @@ pub fn fast_timing() -> PollTiming {
 }
 
 pub async fn start_verifier(dir: &Path) -> RunningVerifier {
+    start_verifier_with(dir, |_| {}).await
+}
+
+/// Like [`start_verifier`], with `adjust` applied to the settings first.
+pub async fn start_verifier_with(
+    dir: &Path,
+    adjust: impl FnOnce(&mut VerifierSettings),
+) -> RunningVerifier {
     let mut s = VerifierSettings::new(dir);
     s.addr = "127.0.0.1:0".parse().unwrap();
     s.timing = fast_timing();
     s.max_body_bytes = 256 * 1024;
+    adjust(&mut s);
     keylime_verifier::start(s).await.expect("verifier starts")
 }
 
@@ -114,6 +152,12 @@ pub struct TestAgent {
     tpm: Arc<Mutex<TpmSide>>,
     stop: watch::Sender<bool>,
     pub quotes_served: Arc<std::sync::atomic::AtomicU64>,
+    /// The payload (NK) public key PEM bound into PCR 16.
+    pub nk_pem: String,
+    /// `/keys/vkey` and `/notifications/revocation` bodies received.
+    pub received: Arc<Mutex<Received>>,
+    /// HTTP status `/keys/vkey` answers with (200 by default).
+    pub vkey_status: Arc<std::sync::atomic::AtomicU16>,
 }
 
 impl TestAgent {
@@ -156,10 +200,49 @@ impl TestAgent {
             .unwrap();
         let port = listener.local_addr().unwrap().port();
         let served = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (nk, _, nk_pem) = rsa_key_pair();
+        let received = Arc::new(Mutex::new(Received::default()));
+        let vkey_status = Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let extra = {
+            let received = Arc::clone(&received);
+            let received2 = Arc::clone(&received);
+            let vkey_status = Arc::clone(&vkey_status);
+            axum::Router::new()
+                .route(
+                    "/{ver}/keys/vkey",
+                    axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                        let received = Arc::clone(&received);
+                        let status = vkey_status.load(std::sync::atomic::Ordering::SeqCst);
+                        async move {
+                            let b64 = body["encrypted_key"].as_str().unwrap_or_default();
+                            let ct = keylime_api::decode_binary(b64).unwrap_or_default();
+                            let v = nk
+                                .decrypt(rsa::Oaep::new::<sha1::Sha1>(), &ct)
+                                .unwrap_or_default();
+                            received.lock().unwrap().vkeys.push(v);
+                            (
+                                axum::http::StatusCode::from_u16(status).unwrap(),
+                                axum::Json(json!({"code": status, "status": "x", "results": null})),
+                            )
+                        }
+                    }),
+                )
+                .route(
+                    "/{ver}/notifications/revocation",
+                    axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
+                        let received = Arc::clone(&received2);
+                        async move {
+                            received.lock().unwrap().revocations.push(body);
+                            axum::Json(json!({"code": 200, "status": "Success", "results": null}))
+                        }
+                    }),
+                )
+        };
         let app = {
             let side = Arc::clone(&side);
             let served = Arc::clone(&served);
-            axum::Router::new().route(
+            let pem = nk_pem.clone();
+            axum::Router::new().merge(extra).route(
                 "/{ver}/quotes/integrity",
                 axum::routing::get(
                     move |axum::extract::Query(q): axum::extract::Query<
@@ -167,10 +250,13 @@ impl TestAgent {
                     >| {
                         let side = Arc::clone(&side);
                         let served = Arc::clone(&served);
+                        let pem = pem.clone();
                         async move {
-                            let r = tokio::task::spawn_blocking(move || integrity_quote(&side, &q))
-                                .await
-                                .unwrap();
+                            let r = tokio::task::spawn_blocking(move || {
+                                integrity_quote(&side, &q, &pem)
+                            })
+                            .await
+                            .unwrap();
                             served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                             axum::Json(Envelope::ok(r))
                         }
@@ -210,6 +296,9 @@ impl TestAgent {
             tpm: side,
             stop,
             quotes_served: served,
+            nk_pem,
+            received,
+            vkey_status,
         }
     }
 
@@ -230,6 +319,18 @@ impl TestAgent {
         let mask = POLICY_PCRS.iter().fold(0u32, |m, p| m | (1 << p));
         policy.insert("mask".into(), json!(format!("{mask:#x}")));
         Value::Object(policy)
+    }
+
+    /// A quote made now over `mask` (PCR 16 always added), as `/quotes/integrity` answers.
+    pub fn quote_now(&self, nonce: &str, mask: &str) -> QuoteResponse {
+        let q = [
+            ("nonce".to_string(), nonce.to_string()),
+            ("mask".to_string(), mask.to_string()),
+            ("partial".to_string(), "0".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        integrity_quote(&self.tpm, &q, &self.nk_pem)
     }
 
     /// Extend a PCR behind the verifier's back.
@@ -263,6 +364,7 @@ impl TestAgent {
 fn integrity_quote(
     side: &Mutex<TpmSide>,
     q: &std::collections::HashMap<String, String>,
+    pem: &str,
 ) -> QuoteResponse {
     let nonce = q.get("nonce").cloned().unwrap_or_default();
     let mask_text = q.get("mask").cloned().unwrap_or_default();
@@ -272,7 +374,7 @@ fn integrity_quote(
     let s = &mut *guard;
     s.tpm.pcr_reset(16).unwrap();
     s.tpm
-        .pcr_extend(16, HashAlg::Sha256, &HashAlg::Sha256.digest(PEM.as_bytes()))
+        .pcr_extend(16, HashAlg::Sha256, &HashAlg::Sha256.digest(pem.as_bytes()))
         .unwrap();
     let sel = PcrSelection::from_mask(HashAlg::Sha256, mask);
     let out = s
@@ -286,7 +388,7 @@ fn integrity_quote(
         hash_alg: "sha256".into(),
         enc_alg: "rsa2048".into(),
         sign_alg: "rsassa".into(),
-        pubkey: (!partial).then(|| PEM.to_string()),
+        pubkey: (!partial).then(|| pem.to_string()),
         ..QuoteResponse::default()
     }
 }

@@ -10,6 +10,11 @@
 //! TENANT_FAILED (10) state set by an operator meanwhile, and operator state changes are
 //! compare-and-set ([`VerifierRepo::compare_and_set_state`]), so a delete or stop racing a
 //! poll cannot be lost. Fields are bounded before any write.
+//!
+//! `notifications` adds the revocation webhook outbox and the per-agent V-delivery
+//! marker (migration 0003).
+
+mod notifications;
 
 use std::fmt;
 
@@ -17,6 +22,10 @@ use sqlx::FromRow;
 
 use crate::pool::{AttemptFuture, Pool, is_transient, is_unique_violation, retry, sql, with_pool};
 use crate::{Backend, StoreError};
+
+pub use notifications::{
+    MAX_DELIVERY_MARKER_CHARS, MAX_OUTBOX_ID_CHARS, MAX_WEBHOOK_BODY_BYTES, PendingWebhook,
+};
 
 /// Longest agent or verifier id (upstream `VARCHAR(80)`).
 pub const MAX_ID_CHARS: usize = 80;
@@ -437,6 +446,7 @@ impl<'s> VerifierRepo<'s> {
                 b.push(Bind::Text(id.clone()))
             })
             .await?;
+        self.forget_v_delivery(agent_id).await?;
         if n > 0 {
             tracing::info!(agent_id, "verifier agent deleted");
         }
