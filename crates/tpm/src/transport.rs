@@ -99,10 +99,15 @@ impl std::fmt::Display for Tcti {
 }
 
 /// An open connection carrying raw command/response bytes.
+///
+/// The swtpm socket is connected per command: swtpm serves one client connection at a time,
+/// so a connection held open by a long-running agent would lock every other client (an
+/// operator's tpm2-tools, a test extending a PCR) out of the TPM. swtpm keeps loaded
+/// objects across connections, so nothing is lost between commands.
 #[derive(Debug)]
 pub(crate) enum Transport {
     Device { file: File, endpoint: String },
-    Socket { stream: TcpStream, endpoint: String },
+    Socket { host: String, port: u16, endpoint: String },
 }
 
 impl Transport {
@@ -122,11 +127,13 @@ impl Transport {
                 Ok(Transport::Device { file, endpoint })
             }
             Tcti::Swtpm { host, port } => {
-                let stream = TcpStream::connect((host.as_str(), *port)).map_err(io)?;
-                stream.set_read_timeout(Some(IO_TIMEOUT)).map_err(io)?;
-                stream.set_write_timeout(Some(IO_TIMEOUT)).map_err(io)?;
-                stream.set_nodelay(true).map_err(io)?;
-                Ok(Transport::Socket { stream, endpoint })
+                // Fail at open time, not at the first command, when nothing listens there.
+                connect(host, *port).map_err(io)?;
+                Ok(Transport::Socket {
+                    host: host.clone(),
+                    port: *port,
+                    endpoint,
+                })
             }
         }
     }
@@ -150,15 +157,25 @@ impl Transport {
                     Ok(buf)
                 })
             }
-            Transport::Socket { stream, .. } => {
-                stream.write_all(command).and_then(|()| read_framed(stream))
-            }
+            Transport::Socket { host, port, .. } => connect(host, *port).and_then(|mut stream| {
+                stream.write_all(command)?;
+                read_framed(&mut stream)
+            }),
         };
         result.map_err(|source| TpmError::Transport {
             endpoint: self.endpoint().to_string(),
             source,
         })
     }
+}
+
+/// One connection to swtpm's data socket, with timeouts so a wedged TPM cannot hang us.
+fn connect(host: &str, port: u16) -> std::io::Result<TcpStream> {
+    let stream = TcpStream::connect((host, port))?;
+    stream.set_read_timeout(Some(IO_TIMEOUT))?;
+    stream.set_write_timeout(Some(IO_TIMEOUT))?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 /// Read one response from a byte stream using the size field of its header.
