@@ -21,16 +21,16 @@ pub enum MtlsError {
         cert: PathBuf,
         key: PathBuf,
         #[source]
-        source: keylime_pki::PkiError,
+        source: Box<keylime_pki::PkiError>,
     },
     #[error("cannot read registrar_tls_ca_cert {path}: {source}")]
     RegistrarCa {
         path: PathBuf,
         #[source]
-        source: keylime_pki::PkiError,
+        source: Box<keylime_pki::PkiError>,
     },
     #[error("cannot build the TLS client configuration for the registrar: {0}")]
-    ClientConfig(#[source] keylime_pki::PkiError),
+    ClientConfig(#[source] Box<keylime_pki::PkiError>),
 }
 
 /// The agent's server certificate and key, PEM.
@@ -63,7 +63,7 @@ pub fn load_or_create_server_identity(
         .map_err(|source| MtlsError::ServerCert {
             cert: cert.into(),
             key: key.into(),
-            source,
+            source: Box::new(source),
         })
 }
 
@@ -72,8 +72,9 @@ pub fn load_or_create_server_identity(
 pub fn registrar_client_config(ca_path: &Path) -> Result<rustls::ClientConfig, MtlsError> {
     let cas = keylime_pki::load_certs(ca_path).map_err(|source| MtlsError::RegistrarCa {
         path: ca_path.into(),
-        source,
+        source: Box::new(source),
     })?;
-    let config = keylime_pki::client_config(cas, None).map_err(MtlsError::ClientConfig)?;
+    let config =
+        keylime_pki::client_config(cas, None).map_err(|e| MtlsError::ClientConfig(Box::new(e)))?;
     Ok(std::sync::Arc::unwrap_or_clone(config))
 }

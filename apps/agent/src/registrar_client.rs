@@ -45,6 +45,8 @@ impl RegistrarEndpoint {
 pub enum RegistrarError {
     #[error("cannot build the HTTP client for the registrar: {0}")]
     Client(#[source] reqwest::Error),
+    #[error("cannot set up TLS for the registrar client: {0}")]
+    Tls(#[source] rustls::Error),
     #[error("registrar at {url} is unreachable: {source}")]
     Unreachable {
         url: String,
@@ -107,9 +109,13 @@ impl RegistrarClient {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none());
-        if let Some(tls) = endpoint.tls {
-            builder = builder.use_preconfigured_tls(tls);
-        }
+        // reqwest is built without a default crypto provider: always hand it a rustls
+        // config on the ring provider, an empty trust store when the registrar is plain HTTP.
+        let tls = match endpoint.tls {
+            Some(tls) => tls,
+            None => plain_http_tls_config()?,
+        };
+        builder = builder.use_preconfigured_tls(tls);
         let http = builder.build().map_err(RegistrarError::Client)?;
         Ok(Self { http, base_url })
     }
@@ -218,6 +224,15 @@ impl RegistrarClient {
                 source,
             })
     }
+}
+
+fn plain_http_tls_config() -> Result<rustls::ClientConfig, RegistrarError> {
+    let config = rustls::ClientConfig::builder_with_provider(keylime_pki::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(RegistrarError::Tls)?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    Ok(config)
 }
 
 /// The register body as upstream's Rust agent shapes it (PROTOCOL.md §2.2): absent

@@ -119,9 +119,14 @@ impl TpmIdentity {
                 let ek = tpm
                     .load_persistent_ek(handle)
                     .map_err(tpm_err("read persistent EK"))?;
+                // Only the low-range template kinds have a known certificate index.
                 let alg = match ek.public.key {
-                    keylime_tpm::PublicKey::Rsa { .. } => Some(EkAlg::Rsa2048),
-                    keylime_tpm::PublicKey::Ecc { .. } => Some(EkAlg::EccP256),
+                    keylime_tpm::PublicKey::Rsa { bits: 2048, .. } => Some(EkAlg::Rsa2048),
+                    keylime_tpm::PublicKey::Ecc {
+                        curve: keylime_tpm::EccCurve::NistP256,
+                        ..
+                    } => Some(EkAlg::EccP256),
+                    _ => None,
                 };
                 (ek, false, alg)
             }
@@ -131,39 +136,39 @@ impl TpmIdentity {
             persistent = !ek_is_transient,
             "EK ready"
         );
-        let result = Self::with_ek(tpm, settings, ek, ek_is_transient, ek_alg);
-        result.map_err(|(err, ek)| {
-            if ek_is_transient {
-                flush_logged(tpm, &ek, "EK");
-            }
-            err
-        })
-    }
-
-    fn with_ek(
-        tpm: &mut Tpm,
-        settings: &TpmSettings,
-        ek: KeyHandle,
-        ek_is_transient: bool,
-        ek_alg: Option<EkAlg>,
-    ) -> Result<Self, (TpmSetupError, KeyHandle)> {
-        let ek_cert_pem = match ek_alg {
-            Some(alg) => match read_ek_cert_chain(tpm, alg) {
-                Ok(pem) => pem,
-                Err(e) => return Err((e, ek)),
-            },
-            None => None,
-        };
-        match load_or_create_ak(tpm, settings, &ek) {
-            Ok((ak, ak_reused)) => Ok(Self {
+        match Self::keys_under_ek(tpm, settings, &ek, ek_alg) {
+            Ok((ek_cert_pem, ak, ak_reused)) => Ok(Self {
                 ek,
                 ek_is_transient,
                 ak,
                 ek_cert_pem,
                 ak_reused,
             }),
-            Err(e) => Err((e, ek)),
+            Err(err) => {
+                if ek_is_transient {
+                    flush_logged(tpm, &ek, "EK");
+                }
+                Err(err)
+            }
         }
+    }
+
+    /// EK certificate chain and AK for an EK already loaded.
+    fn keys_under_ek(
+        tpm: &mut Tpm,
+        settings: &TpmSettings,
+        ek: &KeyHandle,
+        ek_alg: Option<EkAlg>,
+    ) -> Result<(Option<String>, KeyHandle, bool), TpmSetupError> {
+        let ek_cert_pem = match ek_alg {
+            Some(alg) => read_ek_cert_chain(tpm, alg)?,
+            None => {
+                tracing::info!("persistent EK is not RSA-2048 or P-256; no EK certificate is read");
+                None
+            }
+        };
+        let (ak, ak_reused) = load_or_create_ak(tpm, settings, ek)?;
+        Ok((ek_cert_pem, ak, ak_reused))
     }
 
     /// ActivateCredential on the registrar's tpm2-tools blob; returns the credential.

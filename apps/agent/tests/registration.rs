@@ -251,20 +251,20 @@ async fn registrar_down_at_first_then_started() {
     config.exponential_backoff_max_retries = 30;
 
     // Something that drops connections stands on the port until the agent has tried it.
-    let blocker = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let blocker = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .unwrap();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let agent = tokio::spawn(run_with_tcti(config, tpm.tcti(), async {
+    let mut agent = tokio::spawn(run_with_tcti(config, tpm.tcti(), async {
         let _ = stop_rx.await;
     }));
-    let accept = tokio::task::spawn_blocking(move || {
-        let (conn, _) = blocker.accept().unwrap();
-        drop(conn);
-        drop(blocker);
-    });
-    tokio::time::timeout(Duration::from_secs(60), accept)
-        .await
-        .expect("agent tried the registrar")
-        .unwrap();
+    tokio::select! {
+        accepted = tokio::time::timeout(Duration::from_secs(60), blocker.accept()) => {
+            drop(accepted.expect("agent tried the registrar within 60 s").unwrap());
+        }
+        ended = &mut agent => panic!("agent ended before reaching the registrar: {ended:?}"),
+    }
+    drop(blocker);
 
     let reg_dir = tempfile::tempdir().unwrap();
     let registrar = keylime_registrar::start(registrar_settings(reg_dir.path(), port))
@@ -296,42 +296,76 @@ async fn registrar_down_at_first_then_started() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_agent_process_leaves_no_lasting_damage() {
+async fn sigterm_stops_the_agent_process_cleanly() {
     let tpm = Swtpm::start();
     let reg_dir = tempfile::tempdir().unwrap();
     let registrar = start_registrar(reg_dir.path()).await;
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("agent.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[agent]\nuuid = \"{FIXED_UUID}\"\nregistrar_ip = \"127.0.0.1\"\nregistrar_port = {}\n\
-             keylime_dir = \"{}\"\nrun_as = \"\"\nexponential_backoff_initial_delay = 50\n",
-            registrar.http_addr.port(),
-            dir.path().display()
-        ),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_keylime_agent"))
-        .env("KEYLIME_AGENT_CONFIG", &conf)
-        .env("KEYLIME_DIR", dir.path())
-        .env("TCTI", tpm.tcti_string())
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = agent_process(dir.path(), registrar.http_addr.port(), &tpm, &[]);
     wait_until(
         Duration::from_secs(60),
         "the agent process to register",
         || async { registrar_record(&registrar, FIXED_UUID).await.is_some() },
     )
     .await;
-    child.kill().unwrap(); // SIGKILL: no cleanup
-    child.wait().unwrap();
-    let stale = tpm.transient_handles();
     assert!(
-        !stale.is_empty(),
+        !tpm.transient_handles().is_empty(),
+        "the running agent holds EK and AK"
+    );
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = wait_for_exit(&mut child, Duration::from_secs(30)).await;
+    assert!(status.success(), "agent exited with {status}");
+    assert_eq!(
+        tpm.transient_handles(),
+        Vec::<u32>::new(),
+        "SIGTERM flushes the agent's objects"
+    );
+    registrar.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn register_only_flag_exits_zero_after_activation() {
+    let tpm = Swtpm::start();
+    let reg_dir = tempfile::tempdir().unwrap();
+    let registrar = start_registrar(reg_dir.path()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = agent_process(
+        dir.path(),
+        registrar.http_addr.port(),
+        &tpm,
+        &["--register-only"],
+    );
+    let status = wait_for_exit(&mut child, Duration::from_secs(60)).await;
+    assert!(status.success(), "agent exited with {status}");
+    assert!(
+        registrar_record(&registrar, FIXED_UUID).await.is_some(),
+        "registered and active"
+    );
+    assert_eq!(tpm.transient_handles(), Vec::<u32>::new());
+    registrar.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_agent_process_leaves_no_lasting_damage() {
+    let tpm = Swtpm::start();
+    let reg_dir = tempfile::tempdir().unwrap();
+    let registrar = start_registrar(reg_dir.path()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = agent_process(dir.path(), registrar.http_addr.port(), &tpm, &[]);
+    wait_until(
+        Duration::from_secs(60),
+        "the agent process to register",
+        || async { registrar_record(&registrar, FIXED_UUID).await.is_some() },
+    )
+    .await;
+    child.kill().unwrap(); // SIGKILL: no cleanup at all
+    child.wait().unwrap();
+    assert!(
+        !tpm.transient_handles().is_empty(),
         "a killed agent leaves its EK/AK loaded in swtpm"
     );
 

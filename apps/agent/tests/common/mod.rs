@@ -1,6 +1,6 @@
-//! Test support for the agent: a swtpm process per test (fresh state, optionally
-//! manufactured with EK certificates by `swtpm_setup`), an in-process registrar on
-//! ephemeral ports, and agent configurations pointing at both.
+//! Test support for the agent: the testkit's swtpm (one per test) plus a raw handle
+//! listing, an in-process registrar on ephemeral ports, agent configurations pointing at
+//! both, and the agent binary as a child process.
 //!
 //! Fails loudly when swtpm / swtpm_setup are missing: these tests never skip.
 
@@ -15,90 +15,25 @@ use keylime_config::{AgentConfig, Sources, UuidSetting};
 use keylime_registrar::{RegistrarSettings, RunningRegistrar};
 use keylime_tpm::Tcti;
 
-/// A swtpm process serving raw TPM commands on a loopback TCP port.
-pub struct Swtpm {
-    child: Option<Child>,
-    pub port: u16,
-    state: tempfile::TempDir,
+pub use keylime_testkit::Swtpm;
+
+/// What the agent tests need from a swtpm beyond the testkit harness.
+pub trait SwtpmExt {
+    fn tcti(&self) -> Tcti;
+    fn transient_handles(&self) -> Vec<u32>;
 }
 
-impl Swtpm {
-    /// A fresh TPM without EK certificates or persistent keys.
-    pub fn start() -> Swtpm {
-        let state = tempfile::tempdir().unwrap();
-        Self::spawn(state)
-    }
-
-    /// A TPM manufactured by `swtpm_setup`: RSA-2048 EK certificate at NV 0x01c00002,
-    /// persistent RSA EK at 0x81010001.
-    pub fn start_with_ek_certs() -> Swtpm {
-        let state = tempfile::tempdir().unwrap();
-        let out = Command::new("swtpm_setup")
-            .args([
-                "--tpm2",
-                "--create-ek-cert",
-                "--create-platform-cert",
-                "--overwrite",
-                "--tpmstate",
-            ])
-            .arg(state.path())
-            .output()
-            .expect("swtpm_setup must be installed for this test");
-        assert!(
-            out.status.success(),
-            "swtpm_setup failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Self::spawn(state)
-    }
-
-    fn spawn(state: tempfile::TempDir) -> Swtpm {
-        let port = free_port_pair();
-        let child = Command::new("swtpm")
-            .args(["socket", "--tpm2", "--tpmstate"])
-            .arg(format!("dir={}", state.path().display()))
-            .args([
-                "--server",
-                &format!("type=tcp,port={port},bindaddr=127.0.0.1"),
-            ])
-            .args([
-                "--ctrl",
-                &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1),
-            ])
-            .args(["--flags", "not-need-init,startup-clear"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("swtpm must be installed for this test");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "swtpm did not start listening on {port}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Swtpm {
-            child: Some(child),
-            port,
-            state,
-        }
-    }
-
-    pub fn tcti(&self) -> Tcti {
-        Tcti::parse(&format!("swtpm:host=127.0.0.1,port={}", self.port)).unwrap()
-    }
-
-    pub fn tcti_string(&self) -> String {
-        format!("swtpm:host=127.0.0.1,port={}", self.port)
+impl SwtpmExt for Swtpm {
+    fn tcti(&self) -> Tcti {
+        Tcti::parse(&self.tcti_string()).unwrap()
     }
 
     /// Transient handles currently loaded in the TPM (read via a raw connection that
     /// does not flush anything: GetCapability(HANDLES, 0x80000000)).
-    pub fn transient_handles(&self) -> Vec<u32> {
+    fn transient_handles(&self) -> Vec<u32> {
         use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.data_port())).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         let mut cmd = Vec::new();
         cmd.extend_from_slice(&0x8001u16.to_be_bytes()); // TPM_ST_NO_SESSIONS
         cmd.extend_from_slice(&22u32.to_be_bytes());
@@ -119,25 +54,6 @@ impl Swtpm {
         (0..count)
             .map(|i| u32::from_be_bytes(body[9 + 4 * i..13 + 4 * i].try_into().unwrap()))
             .collect()
-    }
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-fn free_port_pair() -> u16 {
-    loop {
-        let a = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = a.local_addr().unwrap().port();
-        if port < 65000 && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
     }
 }
 
@@ -238,6 +154,51 @@ where
     let deadline = Instant::now() + timeout;
     while !condition().await {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Starts the `keylime_agent` binary with a config file in `dir` (fixed uuid, plain HTTP
+/// to `registrar_port`) and `TCTI` pointing at `tpm`.
+pub fn agent_process(
+    dir: &Path,
+    registrar_port: u16,
+    tpm: &Swtpm,
+    args: &[&str],
+) -> std::process::Child {
+    let conf = dir.join("agent.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[agent]\nuuid = \"{FIXED_UUID}\"\nregistrar_ip = \"127.0.0.1\"\nregistrar_port = {registrar_port}\n\
+             keylime_dir = \"{}\"\nrun_as = \"\"\nexponential_backoff_initial_delay = 50\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_keylime_agent"))
+        .args(args)
+        .env("KEYLIME_AGENT_CONFIG", &conf)
+        .env("KEYLIME_DIR", dir)
+        .env("TCTI", tpm.tcti_string())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start keylime_agent")
+}
+
+/// Polls the child until it exits or `timeout` passes (then kills it and fails).
+pub async fn wait_for_exit(child: &mut Child, timeout: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("agent process did not exit within {timeout:?}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
