@@ -106,8 +106,15 @@ impl std::fmt::Display for Tcti {
 /// objects across connections, so nothing is lost between commands.
 #[derive(Debug)]
 pub(crate) enum Transport {
-    Device { file: File, endpoint: String },
-    Socket { host: String, port: u16, endpoint: String },
+    Device {
+        file: File,
+        endpoint: String,
+    },
+    Socket {
+        host: String,
+        port: u16,
+        endpoint: String,
+    },
 }
 
 impl Transport {
