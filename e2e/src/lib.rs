@@ -5,6 +5,8 @@
 //! The binaries are the ones `cargo build --workspace --bins` put beside the test
 //! executable; `scripts/test.sh` builds them before running the tests.
 
+pub mod deployment;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

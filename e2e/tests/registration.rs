@@ -32,10 +32,8 @@ async fn wait_active(
             let exited = agent.exited();
             let log = agent.output();
             async move {
-                if let Some(status) = exited {
-                    if !status.success() {
-                        panic!("agent exited with {status}:\n{log}");
-                    }
+                if let Some(status) = exited.filter(|s| !s.success()) {
+                    panic!("agent exited with {status}:\n{log}");
                 }
                 let (status, body) = reg.show_agent(&client, id).await;
                 (status == 200).then_some(body)

@@ -1,0 +1,211 @@
+//! A whole single-host deployment as upstream lays it out: the verifier, registrar and
+//! tenant share one `KEYLIME_DIR`; the verifier starts first and generates `cv_ca` (CA,
+//! server and client certificates), the registrar uses that directory (`tls_dir = default`)
+//! and the tenant uses its client certificate. Configuration is written as upstream's
+//! `verifier.conf`, `registrar.conf` and `tenant.conf`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::{Service, bin, free_port, plain_client, wait_until};
+
+/// Ports and files of one deployment.
+pub struct Deployment {
+    pub dir: PathBuf,
+    pub verifier_port: u16,
+    pub registrar_port: u16,
+    pub registrar_tls_port: u16,
+}
+
+impl Deployment {
+    /// Writes the three service configurations under `dir`.
+    pub fn write(dir: &Path, tpm_cert_store: &Path, require_ek_cert: bool) -> Deployment {
+        let d = Deployment {
+            dir: dir.to_path_buf(),
+            verifier_port: free_port(),
+            registrar_port: free_port(),
+            registrar_tls_port: free_port(),
+        };
+        std::fs::create_dir_all(d.keylime_dir()).expect("state dir");
+        let write =
+            |name: &str, text: String| std::fs::write(dir.join(name), text).expect("config file");
+        write(
+            "verifier.conf",
+            format!(
+                "[verifier]\nip = 127.0.0.1\nport = {}\ntls_dir = generate\nserver_key = default\n\
+                 server_cert = default\ntrusted_client_ca = default\nclient_key = default\n\
+                 client_cert = default\ntrusted_server_ca = default\ndatabase_url = sqlite\n\
+                 quote_interval = 1\nretry_interval = 1\nexponential_backoff = False\nmax_retries = 3\n\
+                 registrar_ip = 127.0.0.1\nregistrar_port = {}\n\n[revocations]\n\
+                 enabled_revocation_notifications = ['agent']\n",
+                d.verifier_port, d.registrar_tls_port
+            ),
+        );
+        write(
+            "registrar.conf",
+            format!(
+                "[registrar]\nip = 127.0.0.1\nport = {}\ntls_port = {}\ntls_dir = default\n\
+                 server_key = default\nserver_cert = default\ntrusted_client_ca = default\n\
+                 database_url = sqlite\n",
+                d.registrar_port, d.registrar_tls_port
+            ),
+        );
+        write(
+            "tenant.conf",
+            format!(
+                "[tenant]\nverifier_ip = 127.0.0.1\nverifier_port = {}\nregistrar_ip = 127.0.0.1\n\
+                 registrar_port = {}\ntls_dir = default\nclient_key = default\nclient_cert = default\n\
+                 trusted_server_ca = default\ntpm_cert_store = {}\nrequire_ek_cert = {}\n\
+                 max_retries = 10\nretry_interval = 1\n",
+                d.verifier_port,
+                d.registrar_tls_port,
+                tpm_cert_store.display(),
+                if require_ek_cert { "True" } else { "False" }
+            ),
+        );
+        d
+    }
+
+    /// `KEYLIME_DIR` of the services.
+    pub fn keylime_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// The verifier's generated CA directory.
+    pub fn cv_ca(&self) -> PathBuf {
+        self.keylime_dir().join("cv_ca")
+    }
+
+    /// Environment shared by the services and the tenant.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let p = |n: &str| self.dir.join(n).display().to_string();
+        vec![
+            ("KEYLIME_DIR", self.keylime_dir().display().to_string()),
+            ("KEYLIME_VERIFIER_CONFIG", p("verifier.conf")),
+            ("KEYLIME_REGISTRAR_CONFIG", p("registrar.conf")),
+            ("KEYLIME_TENANT_CONFIG", p("tenant.conf")),
+        ]
+    }
+
+    /// Starts the verifier and waits until it has generated its CA and answers `/version`.
+    pub async fn start_verifier(&self) -> Service {
+        let mut svc = Service::spawn(
+            "verifier",
+            &bin("keylime_verifier"),
+            &[],
+            &self.env(),
+            &self.dir,
+        );
+        let ca = self.cv_ca().join("cacert.crt");
+        let port = self.verifier_port;
+        wait_until(
+            Duration::from_secs(60),
+            "the verifier to answer /version",
+            || {
+                let exited = svc.exited();
+                let ca = ca.clone();
+                async move {
+                    if let Some(status) = exited {
+                        panic!("verifier exited early with {status}");
+                    }
+                    let cas = keylime_pki::load_certs(&ca).ok()?;
+                    let tls = keylime_pki::client_config(cas, None).ok()?;
+                    let client = reqwest::Client::builder()
+                        .use_preconfigured_tls((*tls).clone())
+                        .timeout(Duration::from_secs(5))
+                        .build()
+                        .ok()?;
+                    let r = client
+                        .get(format!("https://127.0.0.1:{port}/version"))
+                        .send()
+                        .await
+                        .ok()?;
+                    r.status().is_success().then_some(())
+                }
+            },
+        )
+        .await;
+        svc
+    }
+
+    /// Starts the registrar (after the verifier: it uses `cv_ca`) and waits for `/version`.
+    pub async fn start_registrar(&self) -> Service {
+        let mut svc = Service::spawn(
+            "registrar",
+            &bin("keylime_registrar"),
+            &[],
+            &self.env(),
+            &self.dir,
+        );
+        let url = format!("http://127.0.0.1:{}/version", self.registrar_port);
+        let http = plain_client();
+        wait_until(
+            Duration::from_secs(30),
+            "the registrar to answer /version",
+            || {
+                let (http, url) = (http.clone(), url.clone());
+                let exited = svc.exited();
+                async move {
+                    if let Some(status) = exited {
+                        panic!("registrar exited early with {status}");
+                    }
+                    let r = http.get(&url).send().await.ok()?;
+                    r.status().is_success().then_some(())
+                }
+            },
+        )
+        .await;
+        svc
+    }
+
+    /// Writes a pull-mode agent configuration (mTLS on, trusting `cv_ca`) and returns
+    /// its path and the agent's port.
+    pub fn write_agent_config(&self, agent_dir: &Path, uuid: &str) -> (PathBuf, u16) {
+        std::fs::create_dir_all(agent_dir).expect("agent dir");
+        let port = free_port();
+        let path = agent_dir.join("keylime-agent.conf");
+        std::fs::write(
+            &path,
+            format!(
+                "[agent]\nuuid = \"{uuid}\"\nip = \"127.0.0.1\"\nport = {port}\ncontact_ip = \"127.0.0.1\"\n\
+                 contact_port = {port}\nregistrar_ip = \"127.0.0.1\"\nregistrar_port = {}\n\
+                 keylime_dir = \"{}\"\ntrusted_client_ca = \"{}\"\nenable_agent_mtls = true\n\
+                 tpm_hash_alg = \"sha256\"\ntpm_encryption_alg = \"rsa\"\ntpm_signing_alg = \"rsassa\"\n\
+                 revocation_actions_dir = \"{}\"\n",
+                self.registrar_port,
+                agent_dir.display(),
+                self.cv_ca().join("cacert.crt").display(),
+                agent_dir.join("actions").display(),
+            ),
+        )
+        .expect("agent config");
+        (path, port)
+    }
+
+    /// Runs the tenant binary with `args` (and `--json`), returning its exit success and
+    /// the one JSON document it printed.
+    pub async fn tenant(&self, args: &[&str]) -> (bool, serde_json::Value) {
+        let mut cmd = tokio::process::Command::new(bin("keylime_tenant"));
+        cmd.args(args).arg("--json").kill_on_drop(true);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("KEYLIME") {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in self.env() {
+            cmd.env(k, v);
+        }
+        let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+            .await
+            .expect("tenant finished within 120 s")
+            .expect("running the tenant");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let doc = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+            panic!(
+                "tenant {args:?} printed no JSON document ({e}):\nstdout: {stdout}\nstderr: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.success(), doc)
+    }
+}
