@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The quick-start demo. On a fresh Debian machine it installs what is missing, builds the
 # project, and then, all on loopback in a temporary directory:
-#   1. starts a software TPM (swtpm) provisioned with an EK certificate from its own local CA,
-#   2. starts the registrar (it generates its CA and mTLS certificates on first start),
-#   3. starts an agent, which registers its EK, EK certificate and AK and proves with
+#   1. starts software TPMs (swtpm) provisioned with EK certificates from their own local CA,
+#   2. starts the verifier and the registrar (they generate their CA and mTLS certificates),
+#   3. starts an agent: it registers its EK, EK certificate and AK and proves with
 #      TPM2_ActivateCredential that the AK lives in the same TPM as the EK,
-#   4. reads the agent back from the registrar's admin API over mTLS,
-#   5. tampers: a second machine (another software TPM) claims the same agent id, and the
-#      registrar refuses it.
+#   4. shows an impostor (another TPM claiming the same agent id) refused by the registrar,
+#   5. enrols the agent with the tenant: a PCR policy and an encrypted payload,
+#   6. shows the agent attested again and again, and the payload's autorun.sh run once,
+#   7. tampers: extends a policy PCR behind the verifier's back,
+#   8. shows the verifier catching it, and the agent running its revocation action.
 # Everything it started is stopped when it exits. KEEP=1 keeps the working directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +32,7 @@ cleanup() {
   if [ "${KEEP:-0}" = 1 ]; then echo "working directory kept: $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
+export NO_COLOR=1
 
 free_port() {
   local p
@@ -43,11 +46,11 @@ wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
   local deadline=$(( $(date +%s) + secs ))
   until "$@" >/dev/null 2>&1; do
     [ "$(date +%s)" -lt "$deadline" ] || fail "timed out after ${secs}s waiting for $what"
-    sleep 0.2
+    sleep 0.3
   done
 }
 
-# --- 1. software TPM with an EK certificate --------------------------------------------
+# --- software TPMs with EK certificates ------------------------------------------------------
 start_swtpm() { # start_swtpm NAME -> sets TPM_PORT
   local name=$1 dir="$WORK/$1"
   mkdir -p "$dir/state" "$dir/localca"
@@ -57,11 +60,8 @@ signingkey = $dir/localca/signkey.pem
 issuercert = $dir/localca/issuercert.pem
 certserial = $dir/localca/certserial
 CONF
-  cat > "$dir/swtpm-localca.options" <<CONF
---platform-manufacturer Keylime-Demo
---platform-version 2.1
---platform-model SoftwareTPM
-CONF
+  printf -- '--platform-manufacturer Keylime-Demo\n--platform-version 2.1\n--platform-model SoftwareTPM\n' \
+    > "$dir/swtpm-localca.options"
   cat > "$dir/swtpm_setup.conf" <<CONF
 create_certs_tool = /usr/bin/swtpm_localca
 create_certs_tool_config = $dir/swtpm-localca.conf
@@ -70,100 +70,162 @@ CONF
   swtpm_setup --tpm2 --tpmstate "$dir/state" --config "$dir/swtpm_setup.conf" \
     --create-ek-cert --create-platform-cert --pcr-banks sha1,sha256 --overwrite >"$dir/setup.log" 2>&1 \
     || { cat "$dir/setup.log"; fail "swtpm_setup could not provision the software TPM"; }
-  TPM_PORT=$(free_port); local ctrl; ctrl=$(free_port)
+  TPM_PORT=$(free_port); local ctrl=$((TPM_PORT + 1))
   swtpm socket --tpm2 --tpmstate dir="$dir/state" --server type=tcp,port="$TPM_PORT" \
     --ctrl type=tcp,port="$ctrl" --flags not-need-init,startup-clear >"$dir/swtpm.log" 2>&1 &
   PIDS+=($!)
   wait_for 10 "swtpm on port $TPM_PORT" bash -c "exec 3<>/dev/tcp/127.0.0.1/$TPM_PORT"
+  mkdir -p "$WORK/tpm_cert_store"
+  cp "$dir/localca/issuercert.pem" "$WORK/tpm_cert_store/$name-issuer.pem"
+  cp "$dir/localca/swtpm-localca-rootca-cert.pem" "$WORK/tpm_cert_store/$name-root.pem"
 }
 
-say "Step 1: starting a software TPM (swtpm) with an EK certificate from its own local CA"
-start_swtpm tpm1
-TPM1_PORT=$TPM_PORT
-mkdir -p "$WORK/tpm_cert_store"
-cp "$WORK/tpm1/localca/issuercert.pem" "$WORK/tpm_cert_store/swtpm-localca-issuer.pem"
-[ -f "$WORK/tpm1/localca/swtpm-localca-rootca-cert.pem" ] && \
-  cp "$WORK/tpm1/localca/swtpm-localca-rootca-cert.pem" "$WORK/tpm_cert_store/swtpm-localca-root.pem"
-start_swtpm tpm2
-TPM2_PORT=$TPM_PORT
-cp "$WORK/tpm2/localca/issuercert.pem" "$WORK/tpm_cert_store/swtpm-localca-issuer-2.pem"
-info "swtpm listening on 127.0.0.1:$TPM1_PORT; its EK certificate's CA is the registrar's trusted vendor CA"
-info "(a second software TPM on 127.0.0.1:$TPM2_PORT plays another machine in step 5)"
+say "Step 1: starting software TPMs (swtpm), each with an EK certificate from its own local CA"
+start_swtpm tpm1; TPM1_PORT=$TPM_PORT
+start_swtpm tpm2; TPM2_PORT=$TPM_PORT
+info "the agent's TPM listens on 127.0.0.1:$TPM1_PORT; a second one (127.0.0.1:$TPM2_PORT) plays an impostor"
+info "their CAs go into the tpm_cert_store that the registrar and tenant trust for EK certificates"
 
-# --- 2. registrar -------------------------------------------------------------------------
-say "Step 2: starting the registrar (upstream-format registrar.conf; CA and mTLS certificates generated on first start)"
-REG_PORT=$(free_port); REG_TLS_PORT=$(free_port)
-mkdir -p "$WORK/registrar"
+# --- verifier and registrar ------------------------------------------------------------------
+say "Step 2: starting the verifier and the registrar (upstream-format config files; mTLS certificates generated on first start)"
+VER_PORT=$(free_port); REG_PORT=$(free_port); REG_TLS_PORT=$(free_port)
+STATE="$WORK/keylime"; mkdir -p "$STATE"
+cat > "$WORK/verifier.conf" <<CONF
+[verifier]
+ip = 127.0.0.1
+port = $VER_PORT
+tls_dir = generate
+database_url = sqlite
+quote_interval = 1
+retry_interval = 1
+max_retries = 3
+registrar_ip = 127.0.0.1
+registrar_port = $REG_TLS_PORT
+
+[revocations]
+enabled_revocation_notifications = ['agent']
+CONF
 cat > "$WORK/registrar.conf" <<CONF
 [registrar]
 ip = 127.0.0.1
 port = $REG_PORT
 tls_port = $REG_TLS_PORT
-tls_dir = generate
-server_key = default
-server_cert = default
-trusted_client_ca = default
+tls_dir = default
 database_url = sqlite
 CONF
 cat > "$WORK/tenant.conf" <<CONF
 [tenant]
+verifier_ip = 127.0.0.1
+verifier_port = $VER_PORT
+registrar_ip = 127.0.0.1
+registrar_port = $REG_TLS_PORT
+tls_dir = default
 tpm_cert_store = $WORK/tpm_cert_store
 require_ek_cert = True
 CONF
-NO_COLOR=1 KEYLIME_DIR="$WORK/registrar" KEYLIME_REGISTRAR_CONFIG="$WORK/registrar.conf" \
-KEYLIME_TENANT_CONFIG="$WORK/tenant.conf" KEYLIME_CA_CONFIG=/dev/null \
-  "$BIN/keylime_registrar" >"$WORK/registrar.log" 2>&1 &
+export KEYLIME_DIR="$STATE" KEYLIME_VERIFIER_CONFIG="$WORK/verifier.conf" \
+  KEYLIME_REGISTRAR_CONFIG="$WORK/registrar.conf" KEYLIME_TENANT_CONFIG="$WORK/tenant.conf" \
+  KEYLIME_CA_CONFIG=/dev/null
+"$BIN/keylime_verifier" >"$WORK/verifier.log" 2>&1 &
+PIDS+=($!)
+CA="$STATE/cv_ca"
+wait_for 60 "the verifier" curl -sf --cacert "$CA/cacert.crt" "https://127.0.0.1:$VER_PORT/version"
+"$BIN/keylime_registrar" >"$WORK/registrar.log" 2>&1 &
 PIDS+=($!)
 wait_for 30 "the registrar" curl -sf "http://127.0.0.1:$REG_PORT/version"
+info "verifier:  https://127.0.0.1:$VER_PORT (mTLS); its CA, server and client certificates are in $CA"
 info "registrar: http://127.0.0.1:$REG_PORT (agents) and https://127.0.0.1:$REG_TLS_PORT (admin, mTLS)"
-info "version: $(curl -s "http://127.0.0.1:$REG_PORT/version")"
-CA="$WORK/registrar/reg_ca"
+tenant() { "$BIN/keylime_tenant" "$@"; }
 
-# --- 3. agent -------------------------------------------------------------------------------
+# --- agent -------------------------------------------------------------------------------------
 AGENT_ID=d432fbb3-d2f1-4a97-9ef7-75bd81c00000
-start_agent() { # start_agent NAME TPM_PORT
-  local name=$1 port=$2
-  mkdir -p "$WORK/$name"
-  cat > "$WORK/$name/keylime-agent.conf" <<CONF
+write_agent_conf() { # write_agent_conf NAME PORT
+  mkdir -p "$WORK/$1/actions"
+  cat > "$WORK/$1/keylime-agent.conf" <<CONF
 [agent]
 uuid = "$AGENT_ID"
 ip = "127.0.0.1"
+port = $2
 contact_ip = "127.0.0.1"
+contact_port = $2
 registrar_ip = "127.0.0.1"
 registrar_port = $REG_PORT
-keylime_dir = "$WORK/$name"
+keylime_dir = "$WORK/$1"
+trusted_client_ca = "$CA/cacert.crt"
+revocation_actions_dir = "$WORK/$1/actions"
 tpm_hash_alg = "sha256"
 tpm_encryption_alg = "rsa"
 tpm_signing_alg = "rsassa"
 CONF
-  NO_COLOR=1 KEYLIME_AGENT_CONFIG="$WORK/$name/keylime-agent.conf" TCTI="swtpm:host=127.0.0.1,port=$port" \
-    "$BIN/keylime_agent" --register-only >"$WORK/$name.log" 2>&1
 }
 
-say "Step 3: starting the agent: EK from the TPM, a new AK, registration, ActivateCredential"
-start_agent agent1 "$TPM1_PORT" || { cat "$WORK/agent1.log"; fail "the agent could not register"; }
-{ grep -E "registered|activated|EK|AK" "$WORK/agent1.log" || true; } | sed 's/^/    agent| /' | tail -n 8
+say "Step 3: starting the agent: EK from the TPM, a new AK, registration, TPM2_ActivateCredential"
+AGENT_PORT=$(free_port)
+write_agent_conf agent "$AGENT_PORT"
+cat > "$WORK/agent/actions/record_revocation" <<SCRIPT
+#!/bin/sh
+# A revocation action: a real one would cut the machine off (drop keys, firewall it).
+echo "revocation action ran with message:" > "$WORK/revoked.txt"
+cat "\$1" >> "$WORK/revoked.txt"
+SCRIPT
+chmod +x "$WORK/agent/actions/record_revocation"
+KEYLIME_AGENT_CONFIG="$WORK/agent/keylime-agent.conf" TCTI="swtpm:host=127.0.0.1,port=$TPM1_PORT" \
+  "$BIN/keylime_agent" >"$WORK/agent.log" 2>&1 &
+AGENT_PID=$!; PIDS+=($AGENT_PID)
+wait_for 60 "the agent to register" tenant -c regstatus -u "$AGENT_ID" --json
+wait_for 30 "the agent's pull API" bash -c "exec 3<>/dev/tcp/127.0.0.1/$AGENT_PORT"
+{ grep -E "EK|AK|registered|activated|serving" "$WORK/agent.log" || true; } | cut -c 29- | sed 's/^/    agent| /' | tail -n 8
+info "the registrar holds the agent's EK, EK certificate (checked against tpm_cert_store) and AK, activated"
 
-# --- 4. read it back over mTLS ----------------------------------------------------------------
-say "Step 4: asking the registrar's admin API (mTLS with the generated client certificate)"
-SHOW=$(curl -s --cacert "$CA/cacert.crt" --cert "$CA/client-cert.crt" --key "$CA/client-private.pem" \
-  "https://127.0.0.1:$REG_TLS_PORT/v2.6/agents/$AGENT_ID")
-echo "$SHOW" | grep -q '"code": *200' || fail "registrar did not list the agent as active: $SHOW"
-info "GET /v2.6/agents/$AGENT_ID -> 200: the agent is registered and ACTIVE"
-info "$(echo "$SHOW" | grep -o '"regcount": *[0-9]*')"
-NOCERT=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$CA/cacert.crt" \
-  "https://127.0.0.1:$REG_TLS_PORT/v2.6/agents/")
-info "the same admin API without a client certificate -> HTTP $NOCERT (refused)"
-
-# --- 5. tamper ---------------------------------------------------------------------------------
-say "Step 5: tampering: another machine (a second software TPM) claims the same agent id"
-if start_agent agent2 "$TPM2_PORT"; then
+# --- impostor ----------------------------------------------------------------------------------
+say "Step 4: an impostor (the second software TPM) claims the same agent id"
+write_agent_conf impostor "$(free_port)"
+if KEYLIME_AGENT_CONFIG="$WORK/impostor/keylime-agent.conf" TCTI="swtpm:host=127.0.0.1,port=$TPM2_PORT" \
+   "$BIN/keylime_agent" --register-only >"$WORK/impostor.log" 2>&1; then
   fail "the registrar accepted a different TPM for an existing agent id"
 fi
-{ grep -iE "forbidden|403|identity" "$WORK/agent2.log" || true; } | grep -v '^ ' | sed 's/^/    impostor| /' | tail -n 2
-AFTER=$(curl -s --cacert "$CA/cacert.crt" --cert "$CA/client-cert.crt" --key "$CA/client-private.pem" \
-  "https://127.0.0.1:$REG_TLS_PORT/v2.6/agents/$AGENT_ID")
-[ "$AFTER" = "$SHOW" ] || fail "the stored identity changed after the impostor's attempt"
-info "refused with 403; the registrar's record of the genuine agent is unchanged"
+{ grep -E "refused|403" "$WORK/impostor.log" || true; } | grep -v '^ ' | tail -n 1 | cut -c 1-200 | sed 's/^/    impostor| /'
+info "refused: an agent id stays bound to the TPM that first registered it"
 
-say "Demo complete: registration and EK-AK binding shown, impostor refused."
+# --- enrol -------------------------------------------------------------------------------------
+say "Step 5: enrolling the agent with the tenant: PCR 15 must stay zero, and an encrypted payload"
+mkdir -p "$WORK/payload"
+openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=RevocationNotifier" \
+  -keyout "$WORK/payload/RevocationNotifier-private.pem" -out "$WORK/payload/RevocationNotifier-cert.crt" 2>/dev/null
+cat > "$WORK/payload/autorun.sh" <<SCRIPT
+#!/bin/sh
+echo "payload delivered and autorun.sh ran at \$(date -u +%H:%M:%S)" >> "$WORK/autorun.txt"
+SCRIPT
+chmod +x "$WORK/payload/autorun.sh"
+echo record_revocation > "$WORK/payload/action_list"
+ZEROS=$(printf '0%.0s' $(seq 1 64))
+tenant -c add -u "$AGENT_ID" --tpm_policy "{\"15\": [\"$ZEROS\"]}" --cert "$WORK/payload" --verify \
+  > "$WORK/tenant-add.txt" 2>&1 || { cat "$WORK/tenant-add.txt"; fail "tenant add failed"; }
+sed 's/^/    tenant| /' "$WORK/tenant-add.txt" | tail -n 6
+info "the tenant checked an identity quote, sent U; the verifier sends V after the first good quote;"
+info "the agent derived the key K = U xor V, decrypted the payload and ran its autorun.sh"
+
+# --- attested ----------------------------------------------------------------------------------
+say "Step 6: the verifier attests the agent every second"
+status_field() { tenant -c cvstatus -u "$AGENT_ID" --json | python3 -c "import json,sys; d=json.load(sys.stdin)['results']['$AGENT_ID']; print(d['$1'])"; }
+attested_3() { [ "$(status_field operational_state)" = "Get Quote" ] && [ "$(status_field attestation_count)" -ge 3 ]; }
+wait_for 60 "three successful attestations" attested_3
+info "state: $(status_field operational_state), attestations so far: $(status_field attestation_count), status: $(status_field attestation_status)"
+wait_for 20 "the payload's autorun.sh" test -s "$WORK/autorun.txt"
+sed 's/^/    payload| /' "$WORK/autorun.txt"
+
+# --- tamper ------------------------------------------------------------------------------------
+say "Step 7: tampering: extending PCR 15 behind the verifier's back (tpm2_pcrextend)"
+TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$TPM1_PORT" tpm2_pcrextend \
+  "15:sha256=$(printf 'tampered' | sha256sum | cut -d' ' -f1)"
+info "PCR 15 is no longer what the policy allows"
+
+say "Step 8: the verifier catches it on the next quote and revokes the agent"
+invalid() { [ "$(status_field operational_state)" = "Invalid Quote" ]; }
+wait_for 30 "the verifier to detect the tampering" invalid
+info "state: $(status_field operational_state), status: $(status_field attestation_status), failure: $(status_field last_event_id)"
+wait_for 30 "the agent's revocation action" test -s "$WORK/revoked.txt"
+head -c 600 "$WORK/revoked.txt" | sed 's/^/    agent action| /'; echo
+info "the signed revocation notice reached the agent, which verified it and ran its action"
+
+say "Demo complete: registered, attested, tampered with, caught and revoked."

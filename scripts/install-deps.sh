@@ -10,6 +10,7 @@ have swtpm || need_pkgs+=(swtpm)
 have swtpm_setup || need_pkgs+=(swtpm-tools)
 have tpm2_getcap || need_pkgs+=(tpm2-tools)
 have curl || need_pkgs+=(curl)
+have openssl || need_pkgs+=(openssl)
 have psql || need_pkgs+=(postgresql-client)
 
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

@@ -1,17 +1,25 @@
 //! The Keylime agent: owns the machine's TPM identity (EK, AK), registers with the
 //! registrar and proves the AK lives beside the EK (ActivateCredential).
 //!
-//! Entry points: [`run`] (the service: register, then keep running until shutdown) and
-//! [`register_once`] (register, activate, flush, return — for tests and
-//! `--register-only`). The pull-mode quote API will be started from [`run_with_tcti`]
-//! once registration succeeded, sharing [`shared_tpm::SharedTpm`].
+//! Entry points: [`run`] (the service: register, then serve the pull API until shutdown)
+//! and [`register_once`] (register, activate, flush, return — for tests and
+//! `--register-only`). The pull API (`pull`) shares the TPM through
+//! [`shared_tpm::SharedTpm`]; secure payloads and revocation notices are handled by
+//! `key_exchange`, `secure_payload` and `revocation`.
 #![forbid(unsafe_code)]
 
 pub mod backoff;
 pub mod identity;
+pub mod key_exchange;
 pub mod mtls;
+pub mod payload_key;
+pub mod pull;
+pub mod pull_service;
+pub mod quoting;
 pub mod registrar_client;
 pub mod registration;
+pub mod revocation;
+pub mod secure_payload;
 pub mod shared_tpm;
 pub mod startup;
 pub mod state;
@@ -67,7 +75,17 @@ pub async fn run_with_tcti(
                 api_version = %registered.api_version,
                 "agent registered and activated"
             );
-            shutdown.await;
+            // A pull API that cannot start (no trusted_client_ca, port taken) leaves the
+            // agent registered but unattestable: say so loudly and keep running until
+            // shutdown, so that registration-only deployments keep working.
+            if let Err(e) = pull_service::serve_pull_api(&config, &agent, &mut shutdown).await {
+                tracing::error!(
+                    agent_id = registered.agent_id,
+                    error = format!("{e:#}"),
+                    "pull API not started; the agent cannot be attested"
+                );
+                shutdown.await;
+            }
             tracing::info!(agent_id = registered.agent_id, "shutting down");
             Ok(())
         }

@@ -89,6 +89,8 @@ pub fn agent_config(keylime_dir: &Path, registrar_port: u16, uuid: UuidSetting) 
         .with_env("KEYLIME_DIR", keylime_dir.display().to_string());
     let mut config = AgentConfig::load_from(&sources).expect("default agent config");
     config.uuid = uuid;
+    // The pull API listens here once registered; never the shared default 9002.
+    config.port = free_port();
     config.registrar_ip = "127.0.0.1".into();
     config.registrar_port = registrar_port;
     config.exponential_backoff_initial_delay = 50;
