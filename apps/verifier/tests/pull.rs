@@ -1,7 +1,8 @@
 //! The pull loop against a swtpm-backed test agent over mTLS: repeated successful
 //! attestations (state 3, count growing), a policy PCR extended behind the verifier's back
 //! (state 9 with `pcr_validation.invalid_pcr_7`), an unreachable agent (retries → 7), and a
-//! restarted verifier resuming an agent where it was.
+//! restarted verifier resuming an agent where it was; also API version renegotiation (an
+//! agent serving only 2.1 polled at 2.1; a downgrade after attestation refused).
 
 mod common;
 
@@ -120,5 +121,95 @@ async fn restarted_verifier_resumes_polling() {
     })
     .await;
     assert!(st["results"]["last_event_id"].is_null(), "{st}");
+    v.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_serving_only_api_2_1_is_renegotiated() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = start_verifier(dir.path()).await;
+    let admin = client(&v, true);
+    let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
+    agent.serve_only(&["2.1"]);
+    let body = agent.add_body();
+    assert_eq!(body["supported_version"], "2.6");
+    let (code, body) = call(admin.post(url(&v, "/v2.6/agents/n1")).json(&body)).await;
+    assert_eq!(code, 200, "{body}");
+    let first = wait_status(&admin, &v, "n1", LIMIT, "attested at 2.1", |_, b| {
+        b["results"]["operational_state"] == 3
+            && b["results"]["attestation_count"].as_u64() >= Some(1)
+    })
+    .await;
+    let first = first["results"]["attestation_count"].as_u64().unwrap();
+    wait_status(&admin, &v, "n1", LIMIT, "attestations growing", |_, b| {
+        b["results"]["operational_state"] == 3
+            && b["results"]["attestation_count"].as_u64() >= Some(first + 2)
+    })
+    .await;
+    assert_eq!(agent.version_requests.load(Ordering::SeqCst), 1);
+    assert_eq!(agent.quotes_at("2.6"), 0, "2.6 quote requests are rejected");
+    let at_2_1 = agent.quotes_at("2.1");
+    assert!(at_2_1 >= first + 2, "quotes at /v2.1/: {at_2_1}");
+    assert_eq!(agent.quotes_served.load(Ordering::SeqCst), at_2_1);
+    v.shutdown().await;
+
+    // The negotiated version was stored: a restarted verifier polls at 2.1 straight away
+    // (renegotiating now would be a refused downgrade, the agent having attested).
+    let before = at_2_1;
+    let v = start_verifier(dir.path()).await;
+    let admin = client(&v, true);
+    wait_status(
+        &admin,
+        &v,
+        "n1",
+        LIMIT,
+        "attested at 2.1 after restart",
+        |_, b| {
+            b["results"]["operational_state"] == 3
+                && b["results"]["attestation_count"].as_u64() >= Some(before + 2)
+        },
+    )
+    .await;
+    assert_eq!(
+        agent.version_requests.load(Ordering::SeqCst),
+        1,
+        "no renegotiation after restart"
+    );
+    assert_eq!(agent.quotes_at("2.6"), 0);
+    v.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downgrade_after_attestation_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = start_verifier(dir.path()).await;
+    let admin = client(&v, true);
+    let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
+    let (code, body) = call(
+        admin
+            .post(url(&v, "/v2.6/agents/d1"))
+            .json(&agent.add_body()),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    wait_status(&admin, &v, "d1", LIMIT, "attested at 2.6", |_, b| {
+        b["results"]["attestation_count"].as_u64() >= Some(1)
+    })
+    .await;
+    agent.serve_only(&["2.1"]);
+    let st = wait_status(&admin, &v, "d1", LIMIT, "FAILED", |_, b| {
+        b["results"]["operational_state"] == 7
+    })
+    .await;
+    assert_eq!(
+        st["results"]["last_event_id"],
+        "internal.verifier.version_not_supported"
+    );
+    assert_eq!(agent.version_requests.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        agent.quotes_at("2.1"),
+        0,
+        "no quote after a refused downgrade"
+    );
     v.shutdown().await;
 }

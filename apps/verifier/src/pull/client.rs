@@ -1,17 +1,23 @@
 //! The HTTP side of polling one agent: a keep-alive HTTPS client per agent (mTLS with the
 //! verifier's client certificate; the agent's own `mtls_cert` trusted directly) and the
-//! `GET /v{ver}/quotes/integrity` request with a size-limited response.
+//! `GET /v{ver}/quotes/integrity` request with a size-limited response, the vkey POST and
+//! the agent's unversioned `GET /version` used for API version renegotiation (§1.2).
 
 use std::time::Duration;
 
-use keylime_api::Envelope;
 use keylime_api::agent::QuoteResponse;
+use keylime_api::version::AgentVersionInfo;
+use keylime_api::{ApiVersion, Envelope};
 
 use super::agent::PreparedAgent;
 use crate::tls::AgentClientTls;
 
 /// Largest quote response read (IMA lists can be large).
 pub const MAX_QUOTE_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+/// Largest `/version` response and error body read.
+const MAX_SMALL_BODY_BYTES: usize = 64 * 1024;
+/// What an agent's 400 `status` says when it does not serve the requested API version.
+const VERSION_NOT_SUPPORTED: &str = "API version not supported";
 
 /// Why a quote could not be fetched.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +31,13 @@ pub enum FetchError {
     /// A 200 whose body is not a quote response.
     #[error("agent's quote response is malformed: {0}")]
     Malformed(String),
+}
+
+impl FetchError {
+    /// An HTTP 400 whose `status` says the requested API version is not served (§1.2).
+    pub fn is_version_not_supported(&self) -> bool {
+        matches!(self, FetchError::Status { code: 400, status } if status.contains(VERSION_NOT_SUPPORTED))
+    }
 }
 
 /// A quote and the size of the body it came in.
@@ -115,6 +128,55 @@ impl AgentClient {
 }
 
 impl AgentClient {
+    /// The API version used in request paths, e.g. `2.6`.
+    pub fn api_version(&self) -> &str {
+        &self.api_version
+    }
+
+    /// Use `version` in request paths from now on (after renegotiation).
+    pub fn set_api_version(&mut self, version: ApiVersion) {
+        self.api_version = version.to_string();
+    }
+
+    /// The agent's unversioned `GET /version` (`results.supported_version[s]`).
+    pub async fn agent_versions(&self) -> Result<AgentVersionInfo, FetchError> {
+        let url = format!("{}/version", self.base_url);
+        let mut resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| FetchError::Unreachable(error_chain(&e)))?;
+        let code = resp.status().as_u16();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| FetchError::Unreachable(error_chain(&e)))?
+        {
+            if body.len() + chunk.len() > MAX_SMALL_BODY_BYTES {
+                return Err(FetchError::Malformed(format!(
+                    "/version response larger than {MAX_SMALL_BODY_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if code != 200 {
+            let status = serde_json::from_slice::<Envelope<serde_json::Value>>(&body)
+                .map(|e| e.status)
+                .unwrap_or_default();
+            return Err(FetchError::Status { code, status });
+        }
+        /// The part of the `/version` envelope used.
+        #[derive(serde::Deserialize)]
+        struct VersionBody {
+            results: AgentVersionInfo,
+        }
+        let env: VersionBody = serde_json::from_slice(&body)
+            .map_err(|e| FetchError::Malformed(format!("/version response: {e}")))?;
+        Ok(env.results)
+    }
+
     /// `POST /v{ver}/keys/vkey` with `{"encrypted_key": …}` (PROVIDE_V, §4.6).
     pub async fn provide_v(&self, encrypted_key_b64: &str) -> Result<(), FetchError> {
         let url = format!("{}/v{}/keys/vkey", self.base_url, self.api_version);
@@ -129,8 +191,6 @@ pub async fn post_json(
     url: &str,
     body: &serde_json::Value,
 ) -> Result<(), FetchError> {
-    /// Error bodies are read only this far (for the status text).
-    const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
     let mut resp = http
         .post(url)
         .json(body)
@@ -146,7 +206,7 @@ pub async fn post_json(
     }
     let mut text = Vec::new();
     while let Ok(Some(chunk)) = resp.chunk().await {
-        if text.len() + chunk.len() > MAX_ERROR_BODY_BYTES {
+        if text.len() + chunk.len() > MAX_SMALL_BODY_BYTES {
             break;
         }
         text.extend_from_slice(&chunk);

@@ -2,7 +2,8 @@
 //! run the attestation engine, persist the outcome before acting on it, pace by
 //! `quote_interval`; retries with `retry_interval`/`exponential_backoff` up to
 //! `max_retries` then FAILED; INVALID_QUOTE on a failed attestation, polling on only for
-//! recoverable failures below the maximum severity.
+//! recoverable failures below the maximum severity. An agent that rejects our API version
+//! is renegotiated with (`version`) and the request retried at once.
 //!
 //! The database write of each poll is conditional: if an operator moved the agent to
 //! TERMINATED or TENANT_FAILED meanwhile, the write is refused and the loop obeys.
@@ -26,6 +27,7 @@ use super::{Command, Supervisor};
 use crate::revocation::{AgentNotice, NoticeKind};
 
 mod provide_v;
+mod version;
 
 /// Quote responses above this size are checked on the blocking pool.
 const INLINE_CHECK_MAX_BYTES: usize = 256 * 1024;
@@ -118,14 +120,15 @@ impl<'s> Poller<'s> {
             meta_data: prepared.request.metadata.clone(),
             revocation_key: prepared.request.revocation_key.clone(),
         });
-        let client = match AgentClient::new(&prepared, &ctx.agent_tls, ctx.timing.request_timeout) {
-            Ok(c) => c,
-            Err(e) => {
-                return self
-                    .fail(OperationalState::Failed, "exception", &e.to_string())
-                    .await;
-            }
-        };
+        let mut client =
+            match AgentClient::new(&prepared, &ctx.agent_tls, ctx.timing.request_timeout) {
+                Ok(c) => c,
+                Err(e) => {
+                    return self
+                        .fail(OperationalState::Failed, "exception", &e.to_string())
+                        .await;
+                }
+            };
         if self.row.operational_state == OperationalState::Start as i32 {
             self.row.operational_state = OperationalState::GetQuote as i32;
             if let Some(exit) = self.save().await {
@@ -164,6 +167,12 @@ impl<'s> Poller<'s> {
                         exit = wait_command(commands) => return self.obey(exit).await,
                     }
                 }
+                Err(e) if e.is_version_not_supported() => {
+                    if let Err(exit) = self.renegotiate(&mut client, commands).await {
+                        return exit;
+                    }
+                    continue;
+                }
                 Err(FetchError::Status { code, status }) => {
                     let reason = format!("HTTP {code}: {status}");
                     return self
@@ -183,7 +192,8 @@ impl<'s> Poller<'s> {
                         return exit;
                     }
                     partial = true;
-                    if passed && let Some(exit) = self.provide_v(&prepared, &client, commands).await
+                    if passed
+                        && let Some(exit) = self.provide_v(&prepared, &mut client, commands).await
                     {
                         return exit;
                     }

@@ -1,7 +1,9 @@
 //! Test support: an in-process verifier on port 0 (SQLite in a tempdir, generated TLS),
 //! admin and anonymous HTTPS clients, status polling with a deadline, and a test agent: an
 //! HTTPS server requiring the verifier's client certificate that answers
-//! `/v2.x/quotes/integrity` with real quotes from a private swtpm.
+//! `/v2.x/quotes/integrity` with real quotes from a private swtpm. Like the Rust agent, it
+//! answers an API version it does not serve with 400 "API version not supported" and
+//! lists what it serves at `GET /version` (2.1–2.6 unless [`TestAgent::serve_only`]).
 #![allow(dead_code)]
 
 pub mod webhook;
@@ -158,6 +160,29 @@ pub struct TestAgent {
     pub received: Arc<Mutex<Received>>,
     /// HTTP status `/keys/vkey` answers with (200 by default).
     pub vkey_status: Arc<std::sync::atomic::AtomicU16>,
+    /// API versions served (e.g. `"2.6"`), oldest first.
+    versions: Arc<Mutex<Vec<String>>>,
+    /// Quotes served per API version of the request path (e.g. `"2.1"`).
+    quotes_by_version: Arc<Mutex<std::collections::HashMap<String, u64>>>,
+    /// `GET /version` requests answered.
+    pub version_requests: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The 400 the Rust agent gives for a version it does not serve, or `None` if served.
+fn reject_version(
+    versions: &Mutex<Vec<String>>,
+    ver: &str,
+) -> Option<(axum::http::StatusCode, axum::Json<Value>)> {
+    let v = ver.strip_prefix('v').unwrap_or(ver);
+    if versions.lock().unwrap().iter().any(|s| s == v) {
+        return None;
+    }
+    Some((
+        axum::http::StatusCode::BAD_REQUEST,
+        axum::Json(
+            json!({"code": 400, "status": format!("API version not supported: {ver}"), "results": {}}),
+        ),
+    ))
 }
 
 impl TestAgent {
@@ -203,29 +228,60 @@ impl TestAgent {
         let (nk, _, nk_pem) = rsa_key_pair();
         let received = Arc::new(Mutex::new(Received::default()));
         let vkey_status = Arc::new(std::sync::atomic::AtomicU16::new(200));
+        let versions: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(
+            ["2.1", "2.2", "2.3", "2.4", "2.5", "2.6"]
+                .map(String::from)
+                .to_vec(),
+        ));
+        let quotes_by_version = Arc::new(Mutex::new(std::collections::HashMap::new()));
+        let version_requests = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let extra = {
             let received = Arc::clone(&received);
             let received2 = Arc::clone(&received);
             let vkey_status = Arc::clone(&vkey_status);
+            let versions = Arc::clone(&versions);
+            let versions2 = Arc::clone(&versions);
+            let version_requests = Arc::clone(&version_requests);
             axum::Router::new()
                 .route(
-                    "/{ver}/keys/vkey",
-                    axum::routing::post(move |axum::Json(body): axum::Json<Value>| {
-                        let received = Arc::clone(&received);
-                        let status = vkey_status.load(std::sync::atomic::Ordering::SeqCst);
+                    "/version",
+                    axum::routing::get(move || {
+                        version_requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let list = versions2.lock().unwrap().clone();
+                        let newest = list.last().cloned().unwrap_or_default();
                         async move {
-                            let b64 = body["encrypted_key"].as_str().unwrap_or_default();
-                            let ct = keylime_api::decode_binary(b64).unwrap_or_default();
-                            let v = nk
-                                .decrypt(rsa::Oaep::new::<sha1::Sha1>(), &ct)
-                                .unwrap_or_default();
-                            received.lock().unwrap().vkeys.push(v);
-                            (
-                                axum::http::StatusCode::from_u16(status).unwrap(),
-                                axum::Json(json!({"code": status, "status": "x", "results": null})),
-                            )
+                            axum::Json(json!({"code": 200, "status": "Success", "results": {
+                                "supported_version": newest, "supported_versions": list}}))
                         }
                     }),
+                )
+                .route(
+                    "/{ver}/keys/vkey",
+                    axum::routing::post(
+                        move |axum::extract::Path(ver): axum::extract::Path<String>,
+                              axum::Json(body): axum::Json<Value>| {
+                            let received = Arc::clone(&received);
+                            let status = vkey_status.load(std::sync::atomic::Ordering::SeqCst);
+                            let rejected = reject_version(&versions, &ver);
+                            async move {
+                                if let Some(r) = rejected {
+                                    return r;
+                                }
+                                let b64 = body["encrypted_key"].as_str().unwrap_or_default();
+                                let ct = keylime_api::decode_binary(b64).unwrap_or_default();
+                                let v = nk
+                                    .decrypt(rsa::Oaep::new::<sha1::Sha1>(), &ct)
+                                    .unwrap_or_default();
+                                received.lock().unwrap().vkeys.push(v);
+                                (
+                                    axum::http::StatusCode::from_u16(status).unwrap(),
+                                    axum::Json(
+                                        json!({"code": status, "status": "x", "results": null}),
+                                    ),
+                                )
+                            }
+                        },
+                    ),
                 )
                 .route(
                     "/{ver}/notifications/revocation",
@@ -242,23 +298,34 @@ impl TestAgent {
             let side = Arc::clone(&side);
             let served = Arc::clone(&served);
             let pem = nk_pem.clone();
+            let versions = Arc::clone(&versions);
+            let by_version = Arc::clone(&quotes_by_version);
             axum::Router::new().merge(extra).route(
                 "/{ver}/quotes/integrity",
                 axum::routing::get(
-                    move |axum::extract::Query(q): axum::extract::Query<
+                    move |axum::extract::Path(ver): axum::extract::Path<String>,
+                          axum::extract::Query(q): axum::extract::Query<
                         std::collections::HashMap<String, String>,
                     >| {
                         let side = Arc::clone(&side);
                         let served = Arc::clone(&served);
                         let pem = pem.clone();
+                        let rejected = reject_version(&versions, &ver);
+                        let by_version = Arc::clone(&by_version);
                         async move {
+                            use axum::response::IntoResponse as _;
+                            if let Some(r) = rejected {
+                                return r.into_response();
+                            }
                             let r = tokio::task::spawn_blocking(move || {
                                 integrity_quote(&side, &q, &pem)
                             })
                             .await
                             .unwrap();
+                            let v = ver.strip_prefix('v').unwrap_or(&ver).to_owned();
+                            *by_version.lock().unwrap().entry(v).or_insert(0) += 1;
                             served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                            axum::Json(Envelope::ok(r))
+                            axum::Json(Envelope::ok(r)).into_response()
                         }
                     },
                 ),
@@ -299,7 +366,25 @@ impl TestAgent {
             nk_pem,
             received,
             vkey_status,
+            versions,
+            quotes_by_version,
+            version_requests,
         }
+    }
+
+    /// Serve only these API versions (e.g. `["2.1"]`) from now on.
+    pub fn serve_only(&self, versions: &[&str]) {
+        *self.versions.lock().unwrap() = versions.iter().map(|v| (*v).to_owned()).collect();
+    }
+
+    /// Quotes served on `/v{version}/quotes/integrity`.
+    pub fn quotes_at(&self, version: &str) -> u64 {
+        self.quotes_by_version
+            .lock()
+            .unwrap()
+            .get(version)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Stop answering: the listener and every open connection close.

@@ -148,6 +148,7 @@ const SAVE_PROGRESS: &str = "UPDATE verifier_agents SET operational_state = ?, e
      severity_level = ?, last_event_id = ? \
      WHERE agent_id = ? AND operational_state NOT IN (8, 10)";
 const SET_STATE: &str = "UPDATE verifier_agents SET operational_state = ? WHERE agent_id = ?";
+const SET_ADD_REQUEST: &str = "UPDATE verifier_agents SET add_request = ? WHERE agent_id = ?";
 const CAS_STATE: &str = "UPDATE verifier_agents SET operational_state = ? \
      WHERE agent_id = ? AND operational_state = ?";
 const RESET_FOR_RESTART: &str = "UPDATE verifier_agents SET operational_state = 1 \
@@ -403,6 +404,31 @@ impl<'s> VerifierRepo<'s> {
         let n = self
             .execute("set operational state", SET_STATE, move |b| {
                 b.extend([Bind::Int(state), Bind::Text(id.clone())])
+            })
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Replaces the stored add-agent request (e.g. with a renegotiated `supported_version`).
+    /// `false` if the agent is not enrolled.
+    pub async fn set_add_request(
+        &self,
+        agent_id: &str,
+        add_request: &str,
+    ) -> Result<bool, StoreError> {
+        if add_request.len() > MAX_ADD_REQUEST_BYTES {
+            return Err(StoreError::InvalidField {
+                field: "add_request",
+                reason: format!(
+                    "{} bytes, more than {MAX_ADD_REQUEST_BYTES}",
+                    add_request.len()
+                ),
+            });
+        }
+        let (id, body) = (agent_id.to_owned(), add_request.to_owned());
+        let n = self
+            .execute("replace add request", SET_ADD_REQUEST, move |b| {
+                b.extend([Bind::Text(body.clone()), Bind::Text(id.clone())])
             })
             .await?;
         Ok(n > 0)

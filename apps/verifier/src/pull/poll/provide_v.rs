@@ -4,7 +4,8 @@
 //! delivering; connection failures retry as quotes do and end in FAILED
 //! (`internal.verifier.not_reachable_v`), any other answer is FAILED (`no_v`). The delivery
 //! is recorded in the store (a digest of key and V) before polling goes on, so a restart
-//! does not deliver the same V to the same key again.
+//! does not deliver the same V to the same key again. A 400 "API version not supported"
+//! renegotiates the agent's API version and resends at once.
 
 use keylime_api::verifier::OperationalState;
 use sha2::{Digest as _, Sha256};
@@ -29,7 +30,7 @@ impl Poller<'_> {
     pub(super) async fn provide_v(
         &mut self,
         prepared: &PreparedAgent,
-        client: &AgentClient,
+        client: &mut AgentClient,
         commands: &mut watch::Receiver<Command>,
     ) -> Option<Exit> {
         let v = prepared.v()?;
@@ -72,6 +73,11 @@ impl Poller<'_> {
             };
             match sent {
                 Ok(()) => break,
+                Err(e) if e.is_version_not_supported() => {
+                    if let Err(exit) = self.renegotiate(client, commands).await {
+                        return Some(exit);
+                    }
+                }
                 Err(FetchError::Unreachable(reason)) => {
                     retries += 1;
                     tracing::info!(attempt = retries, %reason, "agent unreachable for V");
