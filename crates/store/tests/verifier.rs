@@ -12,6 +12,7 @@ backend_tests!(
     progress_never_overwrites_operator_states,
     restart_resets_only_polling_states_of_this_verifier,
     invalid_records_are_refused_before_writing,
+    add_request_is_replaced_in_place,
 );
 
 fn agent(id: &str, verifier: &str, state: i32) -> VerifierAgent {
@@ -171,4 +172,26 @@ async fn invalid_records_are_refused_before_writing(db: TestDb) {
     ));
     assert!(repo.list_ids(None).await.unwrap() == ["ok"]);
     assert_eq!(repo.get("ok").await.unwrap().unwrap().operational_state, 1);
+}
+
+async fn add_request_is_replaced_in_place(db: TestDb) {
+    let store = db.connect().await;
+    let repo = store.verifier();
+    let a = agent("v-agent", "default", 3);
+    assert!(repo.add(&a).await.unwrap());
+    let updated = r#"{"tpm_policy":"{}","supported_version":"2.1"}"#;
+    assert!(repo.set_add_request("v-agent", updated).await.unwrap());
+    let got = repo.get("v-agent").await.unwrap().unwrap();
+    assert_eq!(got.add_request, updated);
+    assert_eq!(
+        got.operational_state, a.operational_state,
+        "nothing else changes"
+    );
+    assert!(!repo.set_add_request("missing", updated).await.unwrap());
+    let huge = "x".repeat(keylime_store::verifier::MAX_ADD_REQUEST_BYTES + 1);
+    assert!(repo.set_add_request("v-agent", &huge).await.is_err());
+    assert_eq!(
+        repo.get("v-agent").await.unwrap().unwrap().add_request,
+        updated
+    );
 }
