@@ -1,0 +1,1 @@
+//! keylime-eventlog (under construction).

@@ -1,0 +1,1 @@
+//! keylime-ima (under construction).
