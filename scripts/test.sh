@@ -19,8 +19,9 @@ cargo build --workspace --bins --locked
 
 echo "==> tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
-  cargo nextest run --workspace --locked --no-fail-fast
+  # Doctests first (nextest does not run them), so the run closes on nextest's summary.
   cargo test --workspace --doc --locked
+  cargo nextest run --workspace --locked --no-fail-fast
 else
   cargo test --workspace --locked --no-fail-fast
 fi
