@@ -4,8 +4,8 @@
 //! against the TPM cert store when required), the agent's mTLS certificate and IAK/IDevID
 //! certificates. Pure functions over the request; no I/O except the loaded cert store.
 
+use crate::vendor_cas::VendorCaStore;
 use keylime_api::{RegisterRequest, decode_binary};
-use keylime_pki::EkCertStore;
 use keylime_tpm::Public;
 
 /// Longest agent id accepted (upstream column width).
@@ -47,8 +47,8 @@ pub struct IdentityPolicy {
     pub require_ek_cert: bool,
     /// `[registrar] tpm_identity`.
     pub tpm_identity: TpmIdentity,
-    /// The TPM vendor CAs (`[tenant] tpm_cert_store`), if loaded.
-    pub cert_store: Option<EkCertStore>,
+    /// The TPM vendor CAs (`[tenant] tpm_cert_store`), re-read when the directory changes.
+    pub cert_store: Option<VendorCaStore>,
 }
 
 /// Why a registration body was refused. Each message names the field and the defect.
@@ -348,7 +348,9 @@ fn check_trusted(
     let store = policy
         .cert_store
         .as_ref()
-        .ok_or(IdentityError::NoCertStore { field })?;
+        .ok_or(IdentityError::NoCertStore { field })?
+        .current()
+        .map_err(|reason| IdentityError::Untrusted { field, reason })?;
     store.verify(der).map_err(|e| IdentityError::Untrusted {
         field,
         reason: e.to_string(),

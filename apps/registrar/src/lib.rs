@@ -17,6 +17,7 @@ mod routes;
 mod service;
 mod settings;
 mod tls;
+pub mod vendor_cas;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +35,7 @@ pub use settings::{DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT, RegistrarSet
 use crate::http::RequestLimits;
 use crate::identity::IdentityPolicy;
 use crate::service::AppState;
+use crate::vendor_cas::VendorCaStore;
 
 /// A registrar running in this process.
 #[derive(Debug)]
@@ -130,20 +132,19 @@ pub async fn start(settings: RegistrarSettings) -> anyhow::Result<RunningRegistr
     })
 }
 
-fn load_cert_store(settings: &RegistrarSettings) -> Option<keylime_pki::EkCertStore> {
-    let dir = settings.tpm_cert_store.as_ref()?;
-    match keylime_pki::EkCertStore::load(dir) {
-        Ok(store) => Some(store),
-        Err(err) => {
-            if settings.require_ek_cert {
-                tracing::error!(path = %dir.display(), error = %err,
-                    "TPM cert store unusable: every registration will be refused (require_ek_cert = true)");
-            } else {
-                tracing::warn!(path = %dir.display(), error = %err, "TPM cert store unusable");
-            }
-            None
+fn load_cert_store(settings: &RegistrarSettings) -> Option<VendorCaStore> {
+    let store = VendorCaStore::new(settings.tpm_cert_store.as_ref()?);
+    // Read it now so a broken directory shows in the start-up log, not only at the first
+    // registration; later changes are picked up without a restart.
+    if let Err(reason) = store.current() {
+        if settings.require_ek_cert {
+            tracing::error!(path = %store.dir().display(), %reason,
+                "TPM cert store unusable: registrations will be refused until it is fixed (require_ek_cert = true)");
+        } else {
+            tracing::warn!(path = %store.dir().display(), %reason, "TPM cert store unusable");
         }
     }
+    Some(store)
 }
 
 /// Run until SIGTERM or SIGINT, then shut down gracefully.

@@ -556,3 +556,36 @@ async fn restart_keeps_data_and_ca() {
     assert_eq!(body["results"]["uuids"], json!(["persisted"]));
     reg.shutdown().await;
 }
+
+/// A vendor CA dropped into `tpm_cert_store` while the registrar runs is trusted from the
+/// next registration on, without a restart.
+#[tokio::test]
+async fn vendor_ca_added_at_run_time_is_picked_up() {
+    let env = env(true).await;
+    let ek = ecc_ek();
+    let ak = ecc_ak();
+    let new_vendor = VendorCa::new("Vendor Added Later");
+    let cert = new_vendor.issue_ek_cert(&ek.spki);
+    let body = register_body(&ek, &ak, Some(&cert));
+
+    let (status, refused) = post_register(&env, "late-vendor", &body).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["status"]
+            .as_str()
+            .unwrap_or("")
+            .contains("trust store"),
+        "{refused}"
+    );
+    assert!(stored_ids(env.state.path()).await.is_empty());
+
+    let store_dir = env.state.path().join("tpm_cert_store");
+    std::fs::write(store_dir.join("vendor-added-later.pem"), new_vendor.pem()).unwrap();
+    let (status, accepted) = post_register(&env, "late-vendor", &body).await;
+    assert_eq!(status, 200, "{accepted}");
+    assert!(
+        accepted["results"]["blob"]
+            .as_str()
+            .is_some_and(|b| !b.is_empty())
+    );
+}
