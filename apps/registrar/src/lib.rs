@@ -104,7 +104,7 @@ pub async fn start(settings: RegistrarSettings) -> anyhow::Result<RunningRegistr
     let app = service::app(
         state,
         RequestLimits {
-            timeout: settings.request_timeout,
+            timeout: Some(settings.request_timeout),
         },
     );
 

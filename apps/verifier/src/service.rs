@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use keylime_store::Store;
 
 use crate::error::ApiError;
-use crate::http::{read_body, request_context};
+use crate::http::{RequestLimits, read_body, request_context};
 use crate::listener::ConnectionInfo;
 use crate::pull::Supervisor;
 use crate::routes::{Route, resolve};
@@ -32,7 +32,10 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .fallback(dispatch)
         .with_state(state)
-        .layer(axum::middleware::from_fn(request_context))
+        .layer(axum::middleware::from_fn_with_state(
+            RequestLimits::default(),
+            request_context,
+        ))
 }
 
 async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response {
