@@ -38,18 +38,9 @@ pub struct CaConfig {
     pub cert_crl_dist: String,
 }
 
+crate::service_loaders!(CaConfig, Ca);
+
 impl CaConfig {
-    /// Loads from the real machine.
-    pub fn load() -> Result<Self, ConfigError> {
-        Self::load_from(&Sources::system())
-    }
-
-    /// Loads from `sources`.
-    pub fn load_from(sources: &Sources) -> Result<Self, ConfigError> {
-        let doc = sources.service_document(ServiceComponent::Ca)?;
-        Self::from_document(&doc, sources)
-    }
-
     /// Builds the configuration from merged files plus environment overrides.
     pub fn from_document(doc: &IniDocument, sources: &Sources) -> Result<Self, ConfigError> {
         let r = OptionReader::new(ServiceComponent::Ca, doc, sources);

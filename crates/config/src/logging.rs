@@ -75,19 +75,9 @@ pub struct LoggingConfig {
     pub keylime_level: LogLevel,
 }
 
+crate::service_loaders!(LoggingConfig, Logging);
+
 impl LoggingConfig {
-    /// Loads from the real machine.
-    pub fn load() -> Result<Self, ConfigError> {
-        Self::load_from(&Sources::system())
-    }
-
-    /// Loads from `sources`. Overrides: `KEYLIME_LOGGING_LOGGER_KEYLIME_LEVEL`,
-    /// `KEYLIME_LOGGING_LOGGER_ROOT_LEVEL`.
-    pub fn load_from(sources: &Sources) -> Result<Self, ConfigError> {
-        let doc = sources.service_document(ServiceComponent::Logging)?;
-        Self::from_document(&doc, sources)
-    }
-
     /// Builds the configuration from merged files plus environment overrides.
     pub fn from_document(doc: &IniDocument, sources: &Sources) -> Result<Self, ConfigError> {
         let r = OptionReader::new(ServiceComponent::Logging, doc, sources);

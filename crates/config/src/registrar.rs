@@ -85,18 +85,9 @@ pub struct RegistrarConfig {
     pub malformed_cert_action: MalformedCertAction,
 }
 
+crate::service_loaders!(RegistrarConfig, Registrar);
+
 impl RegistrarConfig {
-    /// Loads from the real machine.
-    pub fn load() -> Result<Self, ConfigError> {
-        Self::load_from(&Sources::system())
-    }
-
-    /// Loads from `sources`.
-    pub fn load_from(sources: &Sources) -> Result<Self, ConfigError> {
-        let doc = sources.service_document(ServiceComponent::Registrar)?;
-        Self::from_document(&doc, sources)
-    }
-
     /// Builds the configuration from merged files plus environment overrides.
     pub fn from_document(doc: &IniDocument, sources: &Sources) -> Result<Self, ConfigError> {
         let r = OptionReader::new(ServiceComponent::Registrar, doc, sources);

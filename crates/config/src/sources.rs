@@ -212,3 +212,25 @@ pub fn keylime_dir() -> PathBuf {
         _ => PathBuf::from(DEFAULT_KEYLIME_DIR),
     }
 }
+
+/// `load()` (the real machine) and `load_from(&Sources)` (files per PROTOCOL.md §9.1, then
+/// `KEYLIME_*` overrides) for a service configuration type with a `from_document`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! service_loaders {
+    ($ty:ty, $component:ident) => {
+        impl $ty {
+            /// Loads from the real machine.
+            pub fn load() -> Result<Self, $crate::ConfigError> {
+                Self::load_from(&$crate::Sources::system())
+            }
+
+            /// Loads from `sources`: the component's files (§9.1), then environment
+            /// overrides.
+            pub fn load_from(sources: &$crate::Sources) -> Result<Self, $crate::ConfigError> {
+                let doc = sources.service_document($crate::ServiceComponent::$component)?;
+                Self::from_document(&doc, sources)
+            }
+        }
+    };
+}

@@ -64,18 +64,9 @@ pub struct TenantConfig {
     pub mb_refstate: String,
 }
 
+crate::service_loaders!(TenantConfig, Tenant);
+
 impl TenantConfig {
-    /// Loads from the real machine.
-    pub fn load() -> Result<Self, ConfigError> {
-        Self::load_from(&Sources::system())
-    }
-
-    /// Loads from `sources`.
-    pub fn load_from(sources: &Sources) -> Result<Self, ConfigError> {
-        let doc = sources.service_document(ServiceComponent::Tenant)?;
-        Self::from_document(&doc, sources)
-    }
-
     /// Builds the configuration from merged files plus environment overrides.
     pub fn from_document(doc: &IniDocument, sources: &Sources) -> Result<Self, ConfigError> {
         let r = OptionReader::new(ServiceComponent::Tenant, doc, sources);

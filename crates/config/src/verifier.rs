@@ -167,18 +167,9 @@ pub struct VerifierConfig {
     pub revocations: RevocationsConfig,
 }
 
+crate::service_loaders!(VerifierConfig, Verifier);
+
 impl VerifierConfig {
-    /// Loads from the real machine.
-    pub fn load() -> Result<Self, ConfigError> {
-        Self::load_from(&Sources::system())
-    }
-
-    /// Loads from `sources` (files per §9.1, then environment overrides).
-    pub fn load_from(sources: &Sources) -> Result<Self, ConfigError> {
-        let doc = sources.service_document(ServiceComponent::Verifier)?;
-        Self::from_document(&doc, sources)
-    }
-
     /// Builds the configuration from already merged files plus the
     /// environment overrides of `sources`.
     pub fn from_document(doc: &IniDocument, sources: &Sources) -> Result<Self, ConfigError> {
