@@ -20,6 +20,17 @@ pub struct Deployment {
 impl Deployment {
     /// Writes the three service configurations under `dir`.
     pub fn write(dir: &Path, tpm_cert_store: &Path, require_ek_cert: bool) -> Deployment {
+        Self::write_with(dir, tpm_cert_store, require_ek_cert, "")
+    }
+
+    /// [`Self::write`] with `verifier_extra` lines in the `[verifier]` section (e.g.
+    /// `measured_boot_policy_name = example`).
+    pub fn write_with(
+        dir: &Path,
+        tpm_cert_store: &Path,
+        require_ek_cert: bool,
+        verifier_extra: &str,
+    ) -> Deployment {
         let d = Deployment {
             dir: dir.to_path_buf(),
             verifier_port: free_port(),
@@ -36,7 +47,7 @@ impl Deployment {
                  server_cert = default\ntrusted_client_ca = default\nclient_key = default\n\
                  client_cert = default\ntrusted_server_ca = default\ndatabase_url = sqlite\n\
                  quote_interval = 1\nretry_interval = 1\nexponential_backoff = False\nmax_retries = 3\n\
-                 registrar_ip = 127.0.0.1\nregistrar_port = {}\n\n[revocations]\n\
+                 registrar_ip = 127.0.0.1\nregistrar_port = {}\n{verifier_extra}\n\n[revocations]\n\
                  enabled_revocation_notifications = ['agent']\n",
                 d.verifier_port, d.registrar_tls_port
             ),
@@ -161,6 +172,17 @@ impl Deployment {
     /// Writes a pull-mode agent configuration (mTLS on, trusting `cv_ca`) and returns
     /// its path and the agent's port.
     pub fn write_agent_config(&self, agent_dir: &Path, uuid: &str) -> (PathBuf, u16) {
+        self.write_agent_config_with(agent_dir, uuid, "")
+    }
+
+    /// [`Self::write_agent_config`] with `extra` TOML lines in the `[agent]` table (e.g.
+    /// `ima_ml_path = "..."`).
+    pub fn write_agent_config_with(
+        &self,
+        agent_dir: &Path,
+        uuid: &str,
+        extra: &str,
+    ) -> (PathBuf, u16) {
         std::fs::create_dir_all(agent_dir).expect("agent dir");
         let port = free_port();
         let path = agent_dir.join("keylime-agent.conf");
@@ -171,7 +193,7 @@ impl Deployment {
                  contact_port = {port}\nregistrar_ip = \"127.0.0.1\"\nregistrar_port = {}\n\
                  keylime_dir = \"{}\"\ntrusted_client_ca = \"{}\"\nenable_agent_mtls = true\n\
                  tpm_hash_alg = \"sha256\"\ntpm_encryption_alg = \"rsa\"\ntpm_signing_alg = \"rsassa\"\n\
-                 revocation_actions_dir = \"{}\"\n",
+                 revocation_actions_dir = \"{}\"\n{extra}\n",
                 self.registrar_port,
                 agent_dir.display(),
                 self.cv_ca().join("cacert.crt").display(),
@@ -180,6 +202,40 @@ impl Deployment {
         )
         .expect("agent config");
         (path, port)
+    }
+
+    /// Writes an agent configuration (with `extra` `[agent]` lines), starts the agent on
+    /// the TPM at `tcti` and waits until its pull API listens (panics with its log if it
+    /// exits first).
+    pub async fn start_agent(
+        &self,
+        agent_dir: &Path,
+        uuid: &str,
+        tcti: &str,
+        extra: &str,
+        work: &Path,
+    ) -> Service {
+        let (config, port) = self.write_agent_config_with(agent_dir, uuid, extra);
+        let env = vec![
+            ("KEYLIME_AGENT_CONFIG", config.display().to_string()),
+            ("TCTI", tcti.to_owned()),
+        ];
+        let mut agent = Service::spawn(uuid, &bin("keylime_agent"), &[], &env, work);
+        wait_until(Duration::from_secs(60), "the agent to listen", || {
+            let exited = agent.exited();
+            let log = agent.output();
+            async move {
+                if let Some(status) = exited {
+                    panic!("agent exited with {status}:\n{log}");
+                }
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .ok()
+                    .map(|_| ())
+            }
+        })
+        .await;
+        agent
     }
 
     /// Runs the tenant binary with `args` (and `--json`), returning its exit success and

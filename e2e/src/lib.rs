@@ -5,7 +5,9 @@
 //! The binaries are the ones `cargo build --workspace --bins` put beside the test
 //! executable; `scripts/test.sh` builds them before running the tests.
 
+pub mod bootlog;
 pub mod deployment;
+pub mod ima;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

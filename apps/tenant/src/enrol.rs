@@ -1,8 +1,8 @@
 //! `add` and `update`: enrol an agent at the verifier the way upstream's tenant does —
 //! registrar record over mTLS, agent API negotiation, identity quote checked with the
 //! registrar's AK (nothing is sent to the verifier if it fails), EK certificate against
-//! `tpm_cert_store`, U and the payload to the agent, the add-agent body (§5.2) to the
-//! verifier, a bounded wait until the verifier shows the agent, and optionally the
+//! `tpm_cert_store`, U and the payload to the agent, the add-agent body (§5.2, with the
+//! policies of [`PolicyOptions`] checked before anything is contacted) to the verifier, a bounded wait until the verifier shows the agent, and optionally the
 //! `/keys/verify` check.
 
 use base64::Engine as _;
@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::Tenant;
 use crate::error::TenantError;
 use crate::payload::{self, PayloadSource};
-use crate::policy::build_tpm_policy;
+use crate::policy_options::PolicyOptions;
 use crate::services::DeleteOutcome;
 use crate::settings::Endpoint;
 
@@ -29,8 +29,8 @@ pub struct AddRequest {
     pub agent_port: Option<u16>,
     /// `--cv_targethost`: address the verifier uses, if different.
     pub cv_agent_ip: Option<String>,
-    /// `--tpm_policy` JSON text.
-    pub tpm_policy: Option<String>,
+    /// `--tpm_policy`, the runtime policy and the measured-boot policy options.
+    pub policies: PolicyOptions,
     pub payload: PayloadSource,
     /// `--verify`: wait for the agent to prove it derived K.
     pub verify: bool,
@@ -56,6 +56,22 @@ pub struct AddOutcome {
     pub operational_state: Option<OperationalState>,
 }
 
+/// The request checks that need no peer.
+fn precheck(req: &AddRequest) -> Result<(), TenantError> {
+    if req.push_model {
+        return Err(TenantError::Unsupported(
+            "--push-model (push attestation)".into(),
+        ));
+    }
+    if req.verify && req.payload == PayloadSource::None {
+        return Err(TenantError::Argument(
+            "--verify only works when a payload is provided to the agent via -k, -f, or --cert"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 fn string_field<'a>(record: &'a Value, key: &str) -> Option<&'a str> {
     record.get(key).and_then(Value::as_str)
 }
@@ -63,18 +79,8 @@ fn string_field<'a>(record: &'a Value, key: &str) -> Option<&'a str> {
 impl Tenant {
     /// `-c add`.
     pub async fn add(&self, req: &AddRequest) -> Result<AddOutcome, TenantError> {
-        if req.push_model {
-            return Err(TenantError::Unsupported(
-                "--push-model (push attestation)".into(),
-            ));
-        }
-        if req.verify && req.payload == PayloadSource::None {
-            return Err(TenantError::Argument(
-                "--verify only works when a payload is provided to the agent via -k, -f, or --cert"
-                    .into(),
-            ));
-        }
-        let tpm_policy = build_tpm_policy(req.tpm_policy.as_deref())?;
+        precheck(req)?;
+        let policies = req.policies.resolve()?;
         let prepared = payload::prepare(&req.payload, self.settings.max_payload_size)?;
         let id = req.agent_id.as_str();
 
@@ -134,12 +140,12 @@ impl Tenant {
         }
 
         let body = AddAgentRequest {
-            tpm_policy: tpm_policy.to_string(),
-            runtime_policy: String::new(),
-            runtime_policy_name: Some(String::new()),
-            runtime_policy_key: Some(String::new()),
-            mb_policy: None,
-            mb_policy_name: String::new(),
+            tpm_policy: policies.tpm_policy_text(),
+            runtime_policy: policies.runtime_policy,
+            runtime_policy_name: Some(policies.runtime_policy_name),
+            runtime_policy_key: Some(policies.runtime_policy_key),
+            mb_policy: policies.mb_policy,
+            mb_policy_name: policies.mb_policy_name,
             ima_sign_verification_keys: String::new(),
             metadata: "{}".into(),
             revocation_key: prepared
@@ -223,11 +229,10 @@ impl Tenant {
         &self,
         req: &AddRequest,
     ) -> Result<(DeleteOutcome, AddOutcome), TenantError> {
-        if req.push_model {
-            return Err(TenantError::Unsupported(
-                "--push-model (push attestation)".into(),
-            ));
-        }
+        precheck(req)?;
+        // As upstream: the options and policy files are checked before the agent is
+        // removed, so a typo does not leave it deleted.
+        req.policies.resolve()?;
         let deleted = self.delete(&req.agent_id).await?;
         let added = self.add(req).await?;
         Ok((deleted, added))

@@ -76,6 +76,10 @@ pub enum TenantError {
     /// No API version is common to the tenant and the agent.
     #[error("agent {agent_id} has no API version in common with the tenant: {reason}")]
     Version { agent_id: String, reason: String },
+    /// A policy given on the command line is unusable (unreadable file, invalid policy or
+    /// signature, checksum mismatch, PCR conflict) or a policy name is missing.
+    #[error("{0}")]
+    Policy(String),
     /// Payload or key preparation failed.
     #[error("payload preparation failed: {0}")]
     Payload(String),

@@ -14,14 +14,19 @@ use serde_json::Value;
 
 use crate::error::TenantError;
 
-/// Largest response body read from any peer.
+/// Largest response body read from a peer.
 const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Largest body of a stored-policy answer: a runtime policy may be up to
+/// `DEFAULT_MAX_POLICY_LEN` and is carried as an escaped JSON string.
+const MAX_POLICY_BODY: usize = 2 * keylime_ima::policy::DEFAULT_MAX_POLICY_LEN + (1 << 20);
 
-/// A response: HTTP status and the envelope (or a synthetic one for non-JSON bodies).
+/// A response: HTTP status, the envelope (or a synthetic one for non-JSON bodies) and the
+/// body as received (for commands that print the verifier's answer verbatim).
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub code: u16,
     pub envelope: Envelope<Value>,
+    pub body: Vec<u8>,
 }
 
 impl Reply {
@@ -71,18 +76,34 @@ impl Peer {
     }
 
     pub async fn get(&self, path: &str) -> Result<Reply, TenantError> {
-        self.send("GET", path, self.client.get(self.url(path)))
+        self.send("GET", path, self.client.get(self.url(path)), MAX_BODY)
             .await
     }
 
+    /// GET of a stored policy, whose answer may be larger than other answers.
+    pub async fn get_policy(&self, path: &str) -> Result<Reply, TenantError> {
+        self.send(
+            "GET",
+            path,
+            self.client.get(self.url(path)),
+            MAX_POLICY_BODY,
+        )
+        .await
+    }
+
     pub async fn delete(&self, path: &str) -> Result<Reply, TenantError> {
-        self.send("DELETE", path, self.client.delete(self.url(path)))
+        self.send("DELETE", path, self.client.delete(self.url(path)), MAX_BODY)
             .await
     }
 
     pub async fn put_empty(&self, path: &str) -> Result<Reply, TenantError> {
-        self.send("PUT", path, self.client.put(self.url(path)).body(""))
-            .await
+        self.send(
+            "PUT",
+            path,
+            self.client.put(self.url(path)).body(""),
+            MAX_BODY,
+        )
+        .await
     }
 
     pub async fn post_json<T: serde::Serialize + ?Sized>(
@@ -90,8 +111,27 @@ impl Peer {
         path: &str,
         body: &T,
     ) -> Result<Reply, TenantError> {
-        self.send("POST", path, self.client.post(self.url(path)).json(body))
-            .await
+        self.send(
+            "POST",
+            path,
+            self.client.post(self.url(path)).json(body),
+            MAX_BODY,
+        )
+        .await
+    }
+
+    pub async fn put_json<T: serde::Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &T,
+    ) -> Result<Reply, TenantError> {
+        self.send(
+            "PUT",
+            path,
+            self.client.put(self.url(path)).json(body),
+            MAX_BODY,
+        )
+        .await
     }
 
     async fn send(
@@ -99,28 +139,35 @@ impl Peer {
         method: &'static str,
         path: &str,
         req: reqwest::RequestBuilder,
+        max: usize,
     ) -> Result<Reply, TenantError> {
         tracing::debug!(peer = %self.name, method, path, "request");
-        let resp = req.send().await.map_err(|e| TenantError::Unreachable {
+        let unreachable = |e: reqwest::Error| TenantError::Unreachable {
             peer: self.name.clone(),
             url: self.url(path),
             reason: error_chain(&e),
-        })?;
+        };
+        let mut resp = req.send().await.map_err(unreachable)?;
         let code = resp.status().as_u16();
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(self.malformed(path, "response body too large"));
+        let too_large = || self.malformed(path, format!("response body larger than {max} bytes"));
+        if resp.content_length().is_some_and(|n| n > max as u64) {
+            return Err(too_large());
         }
-        let bytes = resp.bytes().await.map_err(|e| TenantError::Unreachable {
-            peer: self.name.clone(),
-            url: self.url(path),
-            reason: error_chain(&e),
-        })?;
-        if bytes.len() > MAX_BODY {
-            return Err(self.malformed(path, "response body too large"));
+        // Read chunk by chunk so a body without a length cannot exhaust memory.
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+            if body.len() + chunk.len() > max {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        let envelope = parse_envelope(code, &bytes);
+        let envelope = parse_envelope(code, &body);
         tracing::debug!(peer = %self.name, method, path, code, "response");
-        Ok(Reply { code, envelope })
+        Ok(Reply {
+            code,
+            envelope,
+            body,
+        })
     }
 
     pub fn malformed(&self, path: &str, reason: impl Into<String>) -> TenantError {

@@ -1,13 +1,16 @@
 //! The Keylime tenant: the operator's client of the verifier, the registrar and pull
 //! agents (PROTOCOL.md §1.2, §2.4, §4, §5). [`Tenant`] has one async method per upstream
 //! command (`add`, `delete`, `update`, `status`, `cvstatus`, `regstatus`, `cvlist`,
-//! `reglist`, `reactivate`, `regdelete`, `bulkinfo`), each returning a typed result that
-//! [`report`] renders the way upstream prints it or as one JSON document.
+//! `reglist`, `reactivate`, `regdelete`, `bulkinfo`, and the runtime and measured-boot
+//! policy commands `add…`/`update…`/`delete…`/`show…`/`list…`), each returning a typed
+//! result that [`report`] renders the way upstream prints it or as one JSON document.
 //!
 //! Modules: [`settings`] (endpoints, TLS, algorithms, retries), `http` (peers and the v2
-//! envelope), [`policy`] (`tpm_policy`), [`payload`] (bootstrap key and payload package),
-//! `agent` (version negotiation, identity quote check, key delivery), `enrol` (the `add`
-//! flow), `services` (registrar and verifier commands), [`report`] (output).
+//! envelope), [`policy`] (`tpm_policy`), [`policy_options`] (the policy files and options
+//! of `add` and the policy commands, checked locally), [`payload`] (bootstrap key and payload package), `agent` (version negotiation, identity
+//! quote check, key delivery), `enrol` (the `add` flow), `services` (registrar and verifier
+//! commands), `named_policies` (`/allowlists`, `/mbpolicies`), [`pyjson`] (Python's
+//! renderings of JSON), [`report`] (output).
 //!
 //! Invariants: nothing is enrolled at the verifier unless the agent's identity quote
 //! verified with the registrar's AK, the nonce and the PCR 16 key binding; bootstrap key
@@ -19,8 +22,11 @@ mod agent;
 mod enrol;
 mod error;
 mod http;
+mod named_policies;
 pub mod payload;
 pub mod policy;
+pub mod policy_options;
+pub mod pyjson;
 pub mod report;
 mod services;
 pub mod settings;
@@ -30,7 +36,9 @@ use std::sync::Arc;
 
 pub use enrol::{AddOutcome, AddRequest};
 pub use error::TenantError;
+pub use named_policies::{PolicyKind, PolicyNames, PolicyReply, PolicyShow};
 pub use payload::PayloadSource;
+pub use policy_options::{PolicyOptions, ResolvedPolicies};
 pub use services::{
     AgentStatusReport, BulkReport, DeleteOutcome, IdList, RegistrarStatusReport, StatusReport,
 };

@@ -3,6 +3,8 @@
 //! lowercased, PCR 10 (IMA) and 16 (data binding) refused, and `mask` = the OR of the
 //! listed PCRs as a Python `hex()` string. Values are checked to be hex digests here so a
 //! typo is reported by the tenant instead of failing every quote at the verifier.
+//! [`add_to_mask`] widens the mask for a runtime policy (PCR 10) or a measured-boot policy
+//! ([`MEASURED_BOOT_PCRS`]).
 
 use serde_json::{Map, Value};
 
@@ -12,6 +14,36 @@ use crate::error::TenantError;
 pub const DATA_PCR: u8 = 16;
 /// PCR extended by IMA.
 pub const IMA_PCR: u8 = 10;
+/// PCRs the measured-boot policy covers (upstream `MEASUREDBOOT_PCRS`).
+pub const MEASURED_BOOT_PCRS: [u8; 15] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15];
+
+/// The policy's `mask` as a number (0 when absent or unreadable).
+pub fn mask(policy: &Value) -> u32 {
+    policy
+        .get("mask")
+        .and_then(Value::as_str)
+        .and_then(|m| u32::from_str_radix(m.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(0)
+}
+
+/// OR `pcrs` into the policy's `mask` (kept as a Python `hex()` string).
+pub fn add_to_mask(policy: &mut Value, pcrs: &[u8]) {
+    let mut m = mask(policy);
+    for pcr in pcrs {
+        m |= 1 << pcr;
+    }
+    if let Some(obj) = policy.as_object_mut() {
+        obj.insert("mask".into(), Value::String(format!("{m:#x}")));
+    }
+}
+
+/// The PCRs the policy lists values for.
+pub fn listed_pcrs(policy: &Value) -> Vec<u8> {
+    policy
+        .as_object()
+        .map(|o| o.keys().filter_map(|k| k.parse().ok()).collect())
+        .unwrap_or_default()
+}
 
 /// The `tpm_policy` object for `--tpm_policy` text (`None` = `{}`).
 pub fn build_tpm_policy(text: Option<&str>) -> Result<Value, TenantError> {
@@ -90,6 +122,20 @@ mod tests {
         // The verifier's parser accepts what we build.
         let parsed = keylime_attestation::TpmPolicy::from_value(&p).unwrap();
         assert_eq!(parsed.mask(), Some(0x8001));
+    }
+
+    #[test]
+    fn mask_widening() {
+        let mut p = build_tpm_policy(Some(r#"{"23": "00"}"#)).unwrap();
+        add_to_mask(&mut p, &[IMA_PCR]);
+        assert_eq!(p["mask"], "0x800400");
+        add_to_mask(&mut p, &MEASURED_BOOT_PCRS);
+        assert_eq!(p["mask"], "0x80ffff");
+        assert_eq!(mask(&p), 0x80ffff);
+        assert_eq!(listed_pcrs(&p), [23]);
+        let mut empty = build_tpm_policy(None).unwrap();
+        add_to_mask(&mut empty, &MEASURED_BOOT_PCRS);
+        assert_eq!(empty["mask"], "0xfbff");
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! Output of tenant commands: upstream's printed lines (the JSON parts serialised like
 //! Python's `json.dumps`, which scripts parse, e.g. `{"<id>": {"operational_state": "Get
-//! Quote", …}}`) and the `--json` document `{"command", "ok", "results" | "error"}`.
-
-use std::io;
+//! Quote", …}}`; the policy commands print the verifier's answer as a Python `dict`) and the
+//! `--json` document `{"command", "ok", "results" | "error"}`.
 
 use serde_json::{Value, json};
 
+use crate::pyjson::PyValue;
+pub use crate::pyjson::python_dumps;
 use crate::{
-    AddOutcome, AgentStatusReport, BulkReport, DeleteOutcome, IdList, RegistrarStatusReport,
-    StatusReport,
+    AddOutcome, AgentStatusReport, BulkReport, DeleteOutcome, IdList, PolicyKind, PolicyNames,
+    PolicyReply, PolicyShow, RegistrarStatusReport, StatusReport,
 };
 
 /// A command's output in both forms.
@@ -28,61 +29,6 @@ pub fn json_success(command: &str, results: Value) -> Value {
 /// The `--json` document of a failure.
 pub fn json_failure(command: &str, error: &str) -> Value {
     json!({"command": command, "ok": false, "error": error})
-}
-
-/// `value` as Python's `json.dumps` writes it (`", "` and `": "` separators, non-ASCII
-/// escaped as `\uXXXX`).
-pub fn python_dumps(value: &Value) -> String {
-    let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, PyFormatter);
-    // Serialising a Value into a Vec cannot fail.
-    if serde::Serialize::serialize(value, &mut ser).is_err() {
-        return value.to_string();
-    }
-    String::from_utf8(out).unwrap_or_else(|_| value.to_string())
-}
-
-struct PyFormatter;
-
-impl serde_json::ser::Formatter for PyFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        if first { Ok(()) } else { w.write_all(b", ") }
-    }
-
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        if first { Ok(()) } else { w.write_all(b", ") }
-    }
-
-    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
-        w.write_all(b": ")
-    }
-
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        for c in fragment.chars() {
-            if c.is_ascii() {
-                let mut buf = [0u8; 1];
-                w.write_all(c.encode_utf8(&mut buf).as_bytes())?;
-            } else {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    write!(w, "\\u{u:04x}")?;
-                }
-            }
-        }
-        Ok(())
-    }
 }
 
 fn keyed(id: &str, v: &Value) -> Value {
@@ -202,20 +148,59 @@ pub fn done(line: String, id: &str) -> Rendered {
     }
 }
 
+/// Add, update or delete of a named policy: the verifier's answer as upstream prints it
+/// (`{}` for an empty body such as a 204).
+pub fn policy_change(r: &PolicyReply) -> Rendered {
+    Rendered {
+        lines: vec![
+            r.response
+                .as_ref()
+                .map_or_else(|| "{}".into(), PyValue::repr),
+        ],
+        json: json!({
+            "name": r.name,
+            "code": r.code,
+            "response": r.response.as_ref().map(PyValue::to_value),
+        }),
+    }
+}
+
+/// `showruntimepolicy` / `showmbpolicy`.
+pub fn policy_show(r: &PolicyShow) -> Rendered {
+    let header = match r.kind {
+        PolicyKind::Runtime => format!("Show allowlist command response: {}.", r.code),
+        PolicyKind::MeasuredBoot => format!("showmbpolicy command response: {}.", r.code),
+    };
+    // The policy text was checked to parse when the answer was read.
+    let policy = r
+        .policy
+        .as_deref()
+        .and_then(|t| PyValue::parse(t.as_bytes()).ok())
+        .map(|p| p.to_value());
+    let mut doc = serde_json::Map::new();
+    doc.insert("name".into(), Value::String(r.name.clone()));
+    doc.insert(r.kind.policy_key().into(), policy.unwrap_or(Value::Null));
+    Rendered {
+        lines: vec![header, r.response.repr()],
+        json: Value::Object(doc),
+    }
+}
+
+/// `listruntimepolicy` / `listmbpolicy`.
+pub fn policy_list(r: &PolicyNames) -> Rendered {
+    let header = match r.kind {
+        PolicyKind::Runtime => format!("list command response: {}.", r.code),
+        PolicyKind::MeasuredBoot => format!("listmbpolicy command response: {}.", r.code),
+    };
+    Rendered {
+        lines: vec![header, r.response.repr()],
+        json: json!({ "names": r.names }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn python_style() {
-        let v = json!({"a": [1, {"b": null}], "c": "é"});
-        assert_eq!(
-            python_dumps(&v),
-            r#"{"a": [1, {"b": null}], "c": "\u00e9"}"#
-        );
-        assert_eq!(python_dumps(&json!("😀")), r#""\ud83d\ude00""#);
-        assert_eq!(python_dumps(&json!({"q": "x\"\n"})), r#"{"q": "x\"\n"}"#);
-    }
 
     #[test]
     fn status_line_matches_upstream() {
@@ -231,5 +216,68 @@ mod tests {
                 "Agent Info from Verifier (127.0.0.1:8881):\n{\"A\": {\"attestation_count\": 3, \"operational_state\": \"Get Quote\"}}"
             ]
         );
+    }
+
+    #[test]
+    fn policy_commands_print_the_answer_as_a_python_dict() {
+        let answer =
+            PyValue::parse(br#"{"code": 201, "status": "Created", "results": {}}"#).unwrap();
+        let out = policy_change(&PolicyReply {
+            kind: PolicyKind::Runtime,
+            name: "p".into(),
+            code: 201,
+            response: Some(answer),
+        });
+        assert_eq!(
+            out.lines,
+            ["{'code': 201, 'status': 'Created', 'results': {}}"]
+        );
+        assert_eq!(out.json["code"], 201);
+        assert_eq!(out.json["response"]["status"], "Created");
+        let out = policy_change(&PolicyReply {
+            kind: PolicyKind::MeasuredBoot,
+            name: "p".into(),
+            code: 204,
+            response: None,
+        });
+        assert_eq!(out.lines, ["{}"]);
+        assert_eq!(out.json["response"], Value::Null);
+
+        let body = br#"{"code": 200, "status": "Success", "results": {"name": "p", "tmp_policy": null, "runtime_policy": "{\"meta\": {\"version\": 1}}"}}"#;
+        let out = policy_show(&PolicyShow {
+            kind: PolicyKind::Runtime,
+            name: "p".into(),
+            code: 200,
+            response: PyValue::parse(body).unwrap(),
+            policy: Some(r#"{"meta": {"version": 1}}"#.into()),
+        });
+        assert_eq!(
+            out.lines,
+            [
+                "Show allowlist command response: 200.",
+                r#"{'code': 200, 'status': 'Success', 'results': {'name': 'p', 'tmp_policy': None, 'runtime_policy': '{"meta": {"version": 1}}'}}"#
+            ]
+        );
+        assert_eq!(
+            out.json,
+            json!({"name": "p", "runtime_policy": {"meta": {"version": 1}}})
+        );
+
+        let body =
+            br#"{"code": 200, "status": "Success", "results": {"mbpolicy names": ["a", "b"]}}"#;
+        let out = policy_list(&PolicyNames {
+            kind: PolicyKind::MeasuredBoot,
+            code: 200,
+            response: PyValue::parse(body).unwrap(),
+            names: vec!["a".into(), "b".into()],
+        });
+        assert_eq!(
+            out.lines,
+            [
+                "listmbpolicy command response: 200.",
+                "{'code': 200, 'status': 'Success', 'results': {'mbpolicy names': ['a', 'b']}}"
+            ]
+        );
+        assert_eq!(out.json, json!({"names": ["a", "b"]}));
     }
 }

@@ -7,7 +7,9 @@ mod common;
 
 use common::{Services, TestAgent, wait_for};
 use keylime_api::verifier::OperationalState;
-use keylime_tenant::{AddRequest, DeleteOutcome, PayloadSource, StatusReport, TenantError};
+use keylime_tenant::{
+    AddRequest, DeleteOutcome, PayloadSource, PolicyOptions, StatusReport, TenantError,
+};
 
 fn add_request(agent: &TestAgent) -> AddRequest {
     AddRequest {
@@ -31,9 +33,13 @@ async fn add_with_payload_and_verify_then_status_list_delete() {
     let file = svc.dir.path().join("secret.txt");
     std::fs::write(&file, b"the payload").unwrap();
     let req = AddRequest {
-        tpm_policy: Some(
-            r#"{"23": "0000000000000000000000000000000000000000000000000000000000000000"}"#.into(),
-        ),
+        policies: PolicyOptions {
+            tpm_policy: Some(
+                r#"{"23": "0000000000000000000000000000000000000000000000000000000000000000"}"#
+                    .into(),
+            ),
+            ..PolicyOptions::default()
+        },
         payload: PayloadSource::File(file),
         verify: true,
         ..add_request(&agent)
@@ -148,7 +154,10 @@ async fn failures_name_what_failed() {
     let err = tenant
         .add(&AddRequest {
             agent_id: "x".into(),
-            tpm_policy: Some(r#"{"16": "00"}"#.into()),
+            policies: PolicyOptions {
+                tpm_policy: Some(r#"{"16": "00"}"#.into()),
+                ..PolicyOptions::default()
+            },
             ..Default::default()
         })
         .await
@@ -173,5 +182,94 @@ async fn failures_name_what_failed() {
     let err = t.cvlist().await.unwrap_err();
     assert!(matches!(err, TenantError::Unreachable { .. }), "{err}");
     assert!(err.to_string().contains("Verifier"), "{err}");
+    svc.verifier.shutdown().await;
+}
+
+/// `add` with runtime and measured-boot policies (verifier = recording fake): the body
+/// carries them as upstream's tenant sends them, and a bad policy stops `add` and `update`
+/// before the agent or the verifier is contacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_sends_the_policies_and_checks_them_first() {
+    use base64::Engine as _;
+    use common::fake_verifier::FakeVerifier;
+    let data = keylime_testkit::testdata;
+    let svc = Services::start().await;
+    let agent = TestAgent::start(&svc, "agent-policies", false).await;
+    let fake = FakeVerifier::start().await;
+    let tenant = keylime_tenant::Tenant::new(fake.as_verifier_of(svc.settings())).unwrap();
+
+    // Upstream's unit-test fixture lacks "release": refused locally.
+    let bad = AddRequest {
+        policies: PolicyOptions {
+            runtime_policy: Some(data("policy/keylime-unit-tests/runtime_policy_test.json")),
+            ..PolicyOptions::default()
+        },
+        ..add_request(&agent)
+    };
+    let err = tenant.add(&bad).await.unwrap_err();
+    assert!(matches!(err, TenantError::Policy(_)), "{err}");
+    let err = tenant.update(&bad).await.unwrap_err();
+    assert!(matches!(err, TenantError::Policy(_)), "{err}");
+    assert_eq!(
+        *agent.identity_quotes.lock().unwrap(),
+        0,
+        "agent not contacted"
+    );
+    assert!(fake.requests().is_empty(), "verifier not contacted");
+
+    let policy_file = data("policy/keylime/sign-runtime-policy/runtime-policy.json");
+    let mb_file = data("mbpolicy/keylime/example_reference_state.json");
+    let req = AddRequest {
+        policies: PolicyOptions {
+            tpm_policy: Some(r#"{"23": "00"}"#.into()),
+            runtime_policy: Some(policy_file.clone()),
+            runtime_policy_name: Some("rp".into()),
+            mb_policy: Some(mb_file.clone()),
+            mb_policy_name: Some("mb".into()),
+            ..PolicyOptions::default()
+        },
+        ..add_request(&agent)
+    };
+    tenant.add(&req).await.expect("add with policies");
+    let body = fake.added_agent("agent-policies").unwrap();
+    assert_eq!(
+        body["runtime_policy"],
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(&policy_file).unwrap())
+    );
+    assert_eq!(body["runtime_policy_name"], "rp");
+    assert_eq!(body["runtime_policy_key"], "");
+    assert_eq!(body["mb_policy_name"], "mb");
+    let mb: serde_json::Value =
+        serde_json::from_str(body["mb_policy"].as_str().expect("mb_policy is JSON text")).unwrap();
+    let mb_expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&mb_file).unwrap()).unwrap();
+    assert_eq!(mb, mb_expected);
+    assert_eq!(
+        body["tpm_policy"], r#"{"23": ["00"], "mask": "0x80ffff"}"#,
+        "PCR 10 for IMA and 0-9, 11-15 for measured boot"
+    );
+
+    // Without policy options: upstream's empty values.
+    tenant.delete("agent-policies").await.unwrap();
+    tenant.add(&add_request(&agent)).await.unwrap();
+    let body = fake.added_agent("agent-policies").unwrap();
+    assert_eq!(
+        (
+            &body["runtime_policy"],
+            &body["runtime_policy_name"],
+            &body["runtime_policy_key"],
+            &body["mb_policy"],
+            &body["mb_policy_name"],
+            &body["tpm_policy"]
+        ),
+        (
+            &serde_json::json!(""),
+            &serde_json::json!(""),
+            &serde_json::json!(""),
+            &serde_json::Value::Null,
+            &serde_json::json!(""),
+            &serde_json::json!(r#"{"mask": "0x0"}"#)
+        )
+    );
     svc.verifier.shutdown().await;
 }

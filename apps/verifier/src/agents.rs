@@ -7,9 +7,10 @@ use axum::response::{IntoResponse, Response};
 use keylime_api::verifier::{AddAgentRequest, AgentList, BulkStatus, OperationalState};
 use keylime_api::{EmptyResults, Envelope, VersionInfo};
 use keylime_attestation::AgentState;
-use keylime_store::VerifierAgent;
+use keylime_store::{NewPolicies, PolicyKind, VerifierAgent};
 
 use crate::error::{ApiError, envelope};
+use crate::policies;
 use crate::pull::Command;
 use crate::pull::agent::PreparedAgent;
 use crate::service::AppState;
@@ -49,8 +50,16 @@ pub fn root() -> Response {
 /// `POST /v2.x/agents/{id}`.
 pub async fn add(state: &AppState, id: &str, body: &[u8]) -> Result<Response, ApiError> {
     check_agent_id(id)?;
-    let request: AddAgentRequest = serde_json::from_slice(body)
+    let mut request: AddAgentRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("Exception error: {e}")))?;
+    let mut new = NewPolicies::default();
+    let runtime_policy_name = runtime_policy_for(state, id, &request, &mut new).await?;
+    let mb_policy_name = mb_policy_for(state, id, &request, &mut new).await?;
+    // The stored request names its policies; their texts live in the policy tables.
+    request.runtime_policy = String::new();
+    request.runtime_policy_name = runtime_policy_name.clone();
+    request.mb_policy = None;
+    request.mb_policy_name = mb_policy_name.clone().unwrap_or_default();
     let prepared = PreparedAgent::new(
         request,
         state.supervisor.ctx.severity.clone(),
@@ -72,15 +81,133 @@ pub async fn add(state: &AppState, id: &str, body: &[u8]) -> Result<Response, Ap
         last_successful_attestation: 0,
         severity_level: None,
         last_event_id: None,
+        runtime_policy_name,
+        mb_policy_name,
     };
-    if !state.store.verifier().add(&record).await? {
+    if !state
+        .store
+        .verifier()
+        .add_with_policies(&record, &new)
+        .await?
+    {
+        if state.store.verifier().get(id).await?.is_some() {
+            return Err(ApiError::Conflict(format!(
+                "Agent of uuid {id} already exists. Please use delete or update."
+            )));
+        }
         return Err(ApiError::Conflict(format!(
-            "Agent of uuid {id} already exists"
+            "A policy named for agent {id} was created concurrently; retry"
         )));
     }
     tracing::info!(agent_id = id, "agent added; polling starts");
     state.supervisor.spawn(record);
     Ok(ok(EmptyResults {}))
+}
+
+/// Upstream's four cases for the runtime policy of a new agent: name and policy → store
+/// under the name (409 if taken); name only → it must exist (404); policy only → store
+/// under the agent id; neither → no runtime policy.
+async fn runtime_policy_for(
+    state: &AppState,
+    id: &str,
+    request: &AddAgentRequest,
+    new: &mut NewPolicies,
+) -> Result<Option<String>, ApiError> {
+    let repo = state.store.verifier();
+    let name = request
+        .runtime_policy_name
+        .clone()
+        .filter(|n| !n.is_empty());
+    let text = if request.runtime_policy.trim().is_empty() {
+        None
+    } else {
+        Some(policies::decode_runtime_policy(
+            state,
+            &request.runtime_policy,
+            request.runtime_policy_key.as_deref(),
+        )?)
+    };
+    let exists = |n: String| async move {
+        repo.policy_generation(PolicyKind::Runtime, &n)
+            .await
+            .map(|g| g.is_some())
+    };
+    Ok(match (name, text) {
+        (Some(n), Some(t)) => {
+            if exists(n.clone()).await? {
+                return Err(ApiError::Conflict(format!(
+                    "IMA policy with name {n} already exists. Please use a different name or delete the allowlist from the verifier."
+                )));
+            }
+            new.runtime = Some((n.clone(), t));
+            Some(n)
+        }
+        (Some(n), None) => {
+            if !exists(n.clone()).await? {
+                return Err(ApiError::NotFound(format!(
+                    "Could not find IMA policy with name {n}!"
+                )));
+            }
+            Some(n)
+        }
+        (None, Some(t)) => {
+            if exists(id.to_owned()).await? {
+                return Err(ApiError::Conflict(format!(
+                    "IMA policy with name {id} already exists. Please use a different name or delete the allowlist from the verifier."
+                )));
+            }
+            new.runtime = Some((id.to_owned(), t));
+            Some(id.to_owned())
+        }
+        (None, None) => None,
+    })
+}
+
+/// The same four cases for the measured-boot policy.
+async fn mb_policy_for(
+    state: &AppState,
+    id: &str,
+    request: &AddAgentRequest,
+    new: &mut NewPolicies,
+) -> Result<Option<String>, ApiError> {
+    let repo = state.store.verifier();
+    let name = Some(request.mb_policy_name.clone()).filter(|n| !n.is_empty());
+    let value = request.mb_policy.clone().map(serde_json::Value::String);
+    let text = policies::mb_policy_text(state, value.as_ref())?;
+    let exists = |n: String| async move {
+        repo.policy_generation(PolicyKind::MeasuredBoot, &n)
+            .await
+            .map(|g| g.is_some())
+    };
+    Ok(match (name, text) {
+        (Some(n), Some(t)) => {
+            if exists(n.clone()).await? {
+                return Err(ApiError::Conflict(format!(
+                    "mb_policy with name {n} already exists. Please use a different name or delete the mb_policy from the verifier."
+                )));
+            }
+            new.mb = Some((n.clone(), Some(t)));
+            Some(n)
+        }
+        (Some(n), None) => {
+            if !exists(n.clone()).await? {
+                return Err(ApiError::NotFound(format!(
+                    "Could not find mb_policy with name {n}!"
+                )));
+            }
+            Some(n)
+        }
+        (None, Some(t)) => {
+            if exists(id.to_owned()).await? {
+                return Err(ApiError::Conflict(format!(
+                    "mb_policy with name {id} already exists. You can delete the mb_policy from the verifier."
+                )));
+            }
+            new.mb = Some((id.to_owned(), Some(t)));
+            Some(id.to_owned())
+        }
+        (None, None) => None,
+    })
 }
 
 async fn owned(state: &AppState, id: &str) -> Result<VerifierAgent, ApiError> {

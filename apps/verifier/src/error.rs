@@ -15,6 +15,9 @@ pub enum ApiError {
     /// Unknown agent (or one owned by another verifier): 404 with the reason.
     #[error("{0}")]
     NotFound(String),
+    /// A required signature is missing or wrong: 401.
+    #[error("{0}")]
+    Unauthorized(String),
     /// Already exists: 409.
     #[error("{0}")]
     Conflict(String),
@@ -55,6 +58,7 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(_) => simple(StatusCode::BAD_REQUEST),
             ApiError::NotFound(_) => simple(StatusCode::NOT_FOUND),
             ApiError::Conflict(_) => simple(StatusCode::CONFLICT),
+            ApiError::Unauthorized(_) => simple(StatusCode::UNAUTHORIZED),
             ApiError::PayloadTooLarge { .. } => simple(StatusCode::PAYLOAD_TOO_LARGE),
             ApiError::AdminRequired { .. } => {
                 let body =

@@ -15,6 +15,8 @@ mod agents;
 mod error;
 mod http;
 use keylime_web::listener;
+mod policies;
+pub mod policy_cache;
 mod pull;
 mod revocation;
 mod routes;
@@ -105,7 +107,12 @@ pub async fn start(settings: VerifierSettings) -> anyhow::Result<RunningVerifier
         settings.enable_agent_mtls,
     )
     .context("[revocations] notifier setup")?;
+    let policies = Arc::new(policy_cache::PolicyCache::new(
+        store.clone(),
+        settings.policy.clone(),
+    ));
     let supervisor = Supervisor::new(PullContext {
+        policies,
         store: store.clone(),
         timing: settings.timing.clone(),
         agent_tls,
@@ -144,6 +151,7 @@ pub async fn start(settings: VerifierSettings) -> anyhow::Result<RunningVerifier
         listen_addr: addr,
         quote_interval_secs: settings.timing.quote_interval.as_secs_f64(),
         max_body_bytes: settings.max_body_bytes,
+        policy_settings: settings.policy.clone(),
     });
     let (shutdown, rx) = watch::channel(false);
     let listener = tokio::spawn(listener::serve(

@@ -3,6 +3,8 @@
 
 use axum::http::Method;
 
+use keylime_store::PolicyKind;
+
 use crate::error::ApiError;
 
 /// One verifier operation, resolved from the request line.
@@ -31,6 +33,23 @@ pub enum Route {
     VerifyIdentity,
     /// `POST /v2.x/verify/evidence` (public).
     VerifyEvidence,
+    /// `GET /v2.x/allowlists/` or `/v2.x/mbpolicies/`.
+    ListPolicies(PolicyKind),
+    /// `GET|POST|PUT|DELETE /v2.x/allowlists/{name}` or `/v2.x/mbpolicies/{name}`.
+    Policy {
+        kind: PolicyKind,
+        name: String,
+        op: PolicyOp,
+    },
+}
+
+/// What a request does to a named policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyOp {
+    Show,
+    Create,
+    Update,
+    Delete,
 }
 
 impl Route {
@@ -44,6 +63,18 @@ impl Route {
             Route::Delete(_) => Some("delete_agent"),
             Route::Reactivate(_) => Some("reactivate_agent"),
             Route::Stop(_) => Some("stop_agent"),
+            Route::ListPolicies(PolicyKind::Runtime) => Some("list_runtime_policies"),
+            Route::ListPolicies(PolicyKind::MeasuredBoot) => Some("list_mb_policies"),
+            Route::Policy { kind, op, .. } => Some(match (kind, op) {
+                (PolicyKind::Runtime, PolicyOp::Show) => "show_runtime_policy",
+                (PolicyKind::Runtime, PolicyOp::Create) => "create_runtime_policy",
+                (PolicyKind::Runtime, PolicyOp::Update) => "update_runtime_policy",
+                (PolicyKind::Runtime, PolicyOp::Delete) => "delete_runtime_policy",
+                (PolicyKind::MeasuredBoot, PolicyOp::Show) => "show_mb_policy",
+                (PolicyKind::MeasuredBoot, PolicyOp::Create) => "create_mb_policy",
+                (PolicyKind::MeasuredBoot, PolicyOp::Update) => "update_mb_policy",
+                (PolicyKind::MeasuredBoot, PolicyOp::Delete) => "delete_mb_policy",
+            }),
         }
     }
 
@@ -118,6 +149,28 @@ pub fn resolve(method: &Method, path: &str, query: Option<&str>) -> Result<Route
         [p, "verify", "evidence"] if is_v2_prefix(p) => {
             only(method, &[Method::POST], Route::VerifyEvidence)
         }
+        [p, kind] if is_v2_prefix(p) && policy_kind(kind).is_some() => only(
+            method,
+            &[Method::GET],
+            Route::ListPolicies(policy_kind(kind).unwrap_or(PolicyKind::Runtime)),
+        ),
+        [p, kind, name] if is_v2_prefix(p) => {
+            let Some(kind) = policy_kind(kind) else {
+                return Err(ApiError::NoRoute);
+            };
+            let op = match *method {
+                Method::GET => PolicyOp::Show,
+                Method::POST => PolicyOp::Create,
+                Method::PUT => PolicyOp::Update,
+                Method::DELETE => PolicyOp::Delete,
+                _ => return Err(ApiError::MethodNotAllowed),
+            };
+            Ok(Route::Policy {
+                kind,
+                name: (*name).to_owned(),
+                op,
+            })
+        }
         [p, "agents", id, "reactivate"] if is_v2_prefix(p) => {
             only(method, &[Method::PUT], Route::Reactivate((*id).to_owned()))
         }
@@ -125,6 +178,14 @@ pub fn resolve(method: &Method, path: &str, query: Option<&str>) -> Result<Route
             only(method, &[Method::PUT], Route::Stop((*id).to_owned()))
         }
         _ => Err(ApiError::NoRoute),
+    }
+}
+
+fn policy_kind(segment: &str) -> Option<PolicyKind> {
+    match segment {
+        "allowlists" => Some(PolicyKind::Runtime),
+        "mbpolicies" => Some(PolicyKind::MeasuredBoot),
+        _ => None,
     }
 }
 
@@ -187,5 +248,25 @@ mod tests {
             resolve(&Method::GET, "/versions", None).unwrap(),
             Route::Version
         );
+        assert_eq!(
+            resolve(&Method::GET, "/v2.6/allowlists/", None).unwrap(),
+            Route::ListPolicies(PolicyKind::Runtime)
+        );
+        assert_eq!(
+            resolve(&Method::PUT, "/v2.1/mbpolicies/p1", None).unwrap(),
+            Route::Policy {
+                kind: PolicyKind::MeasuredBoot,
+                name: "p1".into(),
+                op: PolicyOp::Update
+            }
+        );
+        assert!(matches!(
+            resolve(&Method::PATCH, "/v2.6/allowlists/p1", None),
+            Err(ApiError::MethodNotAllowed)
+        ));
+        assert!(matches!(
+            resolve(&Method::GET, "/v2.6/other/p1", None),
+            Err(ApiError::NoRoute)
+        ));
     }
 }

@@ -13,9 +13,11 @@ use keylime_store::Store;
 use crate::error::ApiError;
 use crate::http::{RequestLimits, read_body, request_context};
 use crate::listener::ConnectionInfo;
+use crate::policy_cache::PolicySettings;
 use crate::pull::Supervisor;
-use crate::routes::{Route, resolve};
-use crate::{agents, verify};
+use crate::routes::{PolicyOp, Route, resolve};
+use crate::{agents, policies, verify};
+use keylime_store::PolicyKind;
 
 /// What every request handler shares.
 pub struct AppState {
@@ -25,6 +27,7 @@ pub struct AppState {
     pub listen_addr: SocketAddr,
     pub quote_interval_secs: f64,
     pub max_body_bytes: usize,
+    pub policy_settings: PolicySettings,
 }
 
 /// Build the router over `state`.
@@ -76,5 +79,18 @@ async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
             let body = read_body(req.into_body(), state.max_body_bytes).await?;
             verify::evidence(state, &body)
         }
+        Route::ListPolicies(kind) => policies::list(state, kind).await,
+        Route::Policy { kind, name, op } => match op {
+            PolicyOp::Show => policies::show(state, kind, &name).await,
+            PolicyOp::Delete => policies::delete(state, kind, &name).await,
+            PolicyOp::Create | PolicyOp::Update => {
+                let body = read_body(req.into_body(), state.max_body_bytes).await?;
+                let create = op == PolicyOp::Create;
+                match kind {
+                    PolicyKind::Runtime => policies::put_runtime(state, &name, &body, create).await,
+                    PolicyKind::MeasuredBoot => policies::put_mb(state, &name, &body, create).await,
+                }
+            }
+        },
     }
 }

@@ -12,6 +12,7 @@ use keylime_config::{CaConfig, PeerVerification, TlsDirSetting, VerifierConfig};
 use keylime_pki::{CaOptions, KeyAlgorithm};
 use keylime_store::{DatabaseUrl, StoreOptions};
 
+pub use crate::policy_cache::PolicySettings;
 pub use crate::revocation::RevocationSettings;
 
 /// Default largest request body (upstream `max_upload_size`).
@@ -95,6 +96,8 @@ pub struct VerifierSettings {
     pub severity_policy: Vec<SeverityRule>,
     /// `[revocations]`: notifiers and the webhook URL.
     pub revocations: RevocationSettings,
+    /// Runtime and measured-boot policy options.
+    pub policy: PolicySettings,
 }
 
 impl VerifierSettings {
@@ -120,6 +123,7 @@ impl VerifierSettings {
                 .to_vec(),
             severity_policy: Vec::new(),
             revocations: RevocationSettings::default(),
+            policy: PolicySettings::default(),
         }
     }
 
@@ -197,6 +201,13 @@ impl VerifierSettings {
             revocations: RevocationSettings {
                 notifiers: cfg.revocations.enabled_revocation_notifications.clone(),
                 webhook_url: cfg.revocations.webhook_url.clone(),
+            },
+            policy: PolicySettings {
+                measured_boot_policy_name: cfg.measured_boot_policy_name.clone(),
+                measured_boot_evaluate_always: cfg.measured_boot_evaluate
+                    == keylime_config::MeasuredBootEvaluate::Always,
+                ignore_tomtou_errors: cfg.ignore_tomtou_errors,
+                require_allow_list_signatures: cfg.require_allow_list_signatures,
             },
         })
     }

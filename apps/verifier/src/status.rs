@@ -21,8 +21,8 @@ pub fn agent_status(state: &AppState, agent: &VerifierAgent) -> AgentStatus {
         port: agent.port.and_then(|p| u16::try_from(p).ok()),
         tpm_policy: r.map(|r| r.tpm_policy.clone()).unwrap_or_default(),
         meta_data: r.map(|r| r.metadata.clone()).unwrap_or_else(|| "{}".into()),
-        has_mb_refstate: u8::from(r.is_some_and(|r| r.mb_policy.is_some())),
-        has_runtime_policy: u8::from(r.is_some_and(|r| !r.runtime_policy.is_empty())),
+        has_mb_refstate: u8::from(agent.mb_policy_name.is_some()),
+        has_runtime_policy: u8::from(agent.runtime_policy_name.is_some()),
         accept_tpm_hash_algs: r
             .map(|r| r.accept_tpm_hash_algs.clone())
             .unwrap_or_default(),

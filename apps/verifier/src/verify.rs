@@ -11,11 +11,16 @@ use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use keylime_api::Envelope;
 use keylime_api::verifier::AddAgentRequest;
-use keylime_attestation::pcr_checks::{PcrCheckInput, check_tpm_policy};
-use keylime_attestation::{AgentState, Component, Nonce, PcrClaims, PreparedAk, TpmPolicy};
+use std::sync::Arc;
+
+use keylime_attestation::{
+    AcceptedAlgorithms, AgentPolicy, AgentState, Component, Nonce, Outcome, PreparedAk,
+    PreparedPolicy, QuoteEvidence, TpmPolicy, attest,
+};
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, envelope};
+use crate::policy_cache::{check_mb_policy, prepare_runtime_policy};
 use crate::service::AppState;
 
 /// Required `/verify/evidence` data fields, in upstream's order.
@@ -142,12 +147,6 @@ pub fn evidence(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
             json!({ "message": "at least one of tpm_policy, runtime_policy, mb_policy is required" }),
         )]));
     }
-    if runtime_policy.is_some() || mb_policy.is_some() {
-        return Ok(bad_request(vec![failure(
-            "default.unsupported_policy",
-            json!({ "message": "runtime_policy and mb_policy evidence checks are not supported yet; send tpm_policy only" }),
-        )]));
-    }
     let field = |name| text_field(data, name).unwrap_or_default();
     let severity = &*state.supervisor.ctx.severity;
     let qv = |context: Value| {
@@ -160,7 +159,7 @@ pub fn evidence(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
             )
             .into_failure_value()
     };
-    let policy = match TpmPolicy::from_json_str(field("tpm_policy")) {
+    let policy = match tpm_policy.map_or(Ok(TpmPolicy::default()), TpmPolicy::from_json_str) {
         Ok(p) => p,
         Err(e) => {
             return Ok(bad_request(vec![failure(
@@ -169,47 +168,83 @@ pub fn evidence(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
             )]));
         }
     };
-    let ak = keylime_api::decode_binary(field("tpm_ak"))
-        .map_err(|e| e.to_string())
-        .and_then(|b| PreparedAk::from_tpm2b(&b).map_err(|e| e.to_string()));
-    let ak = match ak {
-        Ok(ak) => ak,
+    let ak_tpm = match keylime_api::decode_binary(field("tpm_ak")) {
+        Ok(b) => b,
         Err(e) => {
             return Ok(bad_request(vec![failure(
                 "default.invalid_param",
-                json!({ "message": format!("tpm_ak is not a usable attestation key: {e}") }),
+                json!({ "message": format!("tpm_ak is not base64: {e}") }),
             )]));
         }
     };
     let hash_alg = field("hash_alg");
-    let Ok(hash) = hash_alg.parse::<keylime_tpm::HashAlg>() else {
+    if hash_alg.parse::<keylime_tpm::HashAlg>().is_err() {
         return Ok(verdict(
             vec![qv(
                 json!({ "message": format!("unknown hash_alg {hash_alg:?}") }),
             )],
             data,
         ));
+    }
+    let agent_policy = AgentPolicy {
+        ak_tpm,
+        tpm_policy: policy,
+        accept: AcceptedAlgorithms::default(),
+        check_pcr16: false,
+        check_clock: false,
+    };
+    let mut prepared =
+        match PreparedPolicy::new(&agent_policy, state.supervisor.ctx.severity.clone()) {
+            Ok(p) => p,
+            Err(e) => {
+                return Ok(bad_request(vec![failure(
+                    "default.invalid_param",
+                    json!({ "message": format!("tpm_ak is not a usable attestation key: {e}") }),
+                )]));
+            }
+        };
+    prepared.check_algorithms = false;
+    prepared.ignore_tomtou_errors = state.policy_settings.ignore_tomtou_errors;
+    prepared.mb_evaluate_always = true;
+    if let Some(text) = runtime_policy {
+        match prepare_runtime_policy(text) {
+            Ok(p) => prepared.runtime_policy = Some(Arc::new(p)),
+            Err(e) => {
+                return Ok(bad_request(vec![failure(
+                    "default.invalid_policy",
+                    json!({ "message": format!("runtime_policy is invalid: {e}") }),
+                )]));
+            }
+        }
+    }
+    if let Some(text) = mb_policy {
+        match check_mb_policy(&state.policy_settings.measured_boot_policy_name, text) {
+            Ok(p) => prepared.mb_policy = Some(Arc::new(p)),
+            Err(e) => {
+                return Ok(bad_request(vec![failure(
+                    "default.invalid_policy",
+                    json!({ "message": format!("mb_policy is invalid: {e}") }),
+                )]));
+            }
+        }
+    }
+    let evidence = QuoteEvidence {
+        quote: field("quote").into(),
+        hash_alg: hash_alg.into(),
+        ima_measurement_list: text_field(data, "ima_measurement_list").map(Into::into),
+        mb_measurement_list: text_field(data, "mb_log").map(Into::into),
+        ..QuoteEvidence::default()
     };
     let nonce = Nonce::Text(field("nonce").to_owned());
-    let quote = match keylime_attestation::verify_quote(field("quote"), &ak, &nonce, hash, None) {
-        Ok(q) => q,
-        Err(e) => {
-            let ctx = json!({ "message": "Quote data validation", "error": e.to_string() });
-            return Ok(verdict(vec![qv(ctx)], data));
-        }
+    let result = attest(&evidence, &nonce, &prepared, &AgentState::default());
+    let failures = match result.outcome {
+        Outcome::Pass => Vec::new(),
+        Outcome::Fail(f) => f
+            .events
+            .into_iter()
+            .map(FailureValue::into_failure_value)
+            .collect(),
     };
-    let input = PcrCheckInput {
-        pcrs: &quote.pcrs,
-        pubkey_pem: None,
-        tpm_policy: &policy,
-        severity,
-    };
-    let mut events = Vec::new();
-    check_tpm_policy(&input, &PcrClaims::default(), &mut events);
-    let failures = events
-        .into_iter()
-        .map(FailureValue::into_failure_value)
-        .collect();
     Ok(verdict(failures, data))
 }
 

@@ -146,10 +146,22 @@ async fn verify_evidence_checks_tpm_evidence() {
     d["runtime_policy"] = json!("{}");
     let (code, body) = call(anon.post(&path).json(&json!({"type": "tpm", "data": d}))).await;
     assert_eq!(code, 400);
+    assert_eq!(
+        body["results"]["failures"][0]["type"], "default.invalid_policy",
+        "{body}"
+    );
     assert!(
         body["results"]["failures"][0]["context"]["message"]
             .as_str()
-            .is_some_and(|m| m.contains("not supported")),
+            .is_some_and(|m| m.contains("runtime_policy is invalid")),
+        "{body}"
+    );
+    let mut d = data.clone();
+    d["mb_policy"] = json!("{not json");
+    let (code, body) = call(anon.post(&path).json(&json!({"type": "tpm", "data": d}))).await;
+    assert_eq!(code, 400);
+    assert_eq!(
+        body["results"]["failures"][0]["type"], "default.invalid_policy",
         "{body}"
     );
 

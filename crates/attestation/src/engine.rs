@@ -22,15 +22,18 @@ use serde_json::json;
 use crate::ak::{AkError, PreparedAk};
 use crate::algorithms::AcceptedAlgorithms;
 use crate::clock::{ClockTransition, TpmClockInfo, check_clock};
+use crate::evidence;
 use crate::failure::{Component, Failure, FailureEvent, SeverityPolicy};
 use crate::pcr_checks::{EvidenceCheck, PcrCheckInput, PcrClaims, check_tpm_policy};
 use crate::quote::{Nonce, QuotedPcrs, verify_quote};
 use crate::state::AgentState;
 use crate::tpm_policy::TpmPolicy;
+use keylime_eventlog::PreparedMbPolicy;
+use keylime_ima::PreparedRuntimePolicy;
 
 /// What the agent sent with one quote (pull: the `/quotes/integrity` response; push: the
-/// `tpm_quote` evidence rebuilt into a quote string). Later: IMA list, MB log, boottime.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `tpm_quote` evidence rebuilt into a quote string), with its IMA list chunk and boot log.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuoteEvidence<'a> {
     /// `r<b64 TPMS_ATTEST>:<b64 TPMT_SIGNATURE>:<b64 PCR blob>`.
     #[serde(borrow)]
@@ -44,6 +47,18 @@ pub struct QuoteEvidence<'a> {
     /// `pubkey` (PEM text), present on `partial=0` quotes.
     #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
     pub pubkey_pem: Option<Cow<'a, str>>,
+    /// `ima_measurement_list`: the ASCII list from `ima_measurement_list_entry` on.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub ima_measurement_list: Option<Cow<'a, str>>,
+    /// `ima_measurement_list_entry`: index of the list's first entry (0 = whole list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ima_measurement_list_entry: Option<u64>,
+    /// `mb_measurement_list`: base64 of the binary UEFI event log.
+    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
+    pub mb_measurement_list: Option<Cow<'a, str>>,
+    /// `boottime` (seconds since the epoch; upstream's Rust agent does not send it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boottime: Option<u64>,
 }
 
 /// The per-agent policy as stored (serde); prepare it once with [`PreparedPolicy::new`].
@@ -69,8 +84,9 @@ fn yes() -> bool {
     true
 }
 
-/// An [`AgentPolicy`] parsed for repeated use (the AK is parsed once here).
-#[derive(Debug, Clone)]
+/// An [`AgentPolicy`] parsed for repeated use (the AK is parsed once here), with the
+/// prepared runtime and measured-boot policies (shared by every agent naming them).
+#[derive(Clone)]
 pub struct PreparedPolicy {
     pub ak: PreparedAk,
     pub tpm_policy: TpmPolicy,
@@ -78,6 +94,30 @@ pub struct PreparedPolicy {
     pub check_pcr16: bool,
     pub check_clock: bool,
     pub severity: Arc<SeverityPolicy>,
+    /// Check the reported algorithms against `accept` (false for `/verify/evidence`, which
+    /// reports only `hash_alg`).
+    pub check_algorithms: bool,
+    /// The runtime policy; `None`: PCR 10 is still replayed from the list (chain only).
+    pub runtime_policy: Option<Arc<PreparedRuntimePolicy>>,
+    /// The measured-boot policy; `None` or empty: the boot log only feeds boot aggregates.
+    pub mb_policy: Option<Arc<PreparedMbPolicy>>,
+    /// `measured_boot_evaluate = always` (else once, on the first attestation).
+    pub mb_evaluate_always: bool,
+    /// `ignore_tomtou_errors`, upstream's semantics (PROTOCOL.md §11 Q3).
+    pub ignore_tomtou_errors: bool,
+}
+
+impl std::fmt::Debug for PreparedPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedPolicy")
+            .field("tpm_policy", &self.tpm_policy)
+            .field("accept", &self.accept)
+            .field("check_pcr16", &self.check_pcr16)
+            .field("check_clock", &self.check_clock)
+            .field("runtime_policy", &self.runtime_policy.is_some())
+            .field("mb_policy", &self.mb_policy.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl PreparedPolicy {
@@ -89,15 +129,12 @@ impl PreparedPolicy {
             check_pcr16: policy.check_pcr16,
             check_clock: policy.check_clock,
             severity,
+            check_algorithms: true,
+            runtime_policy: None,
+            mb_policy: None,
+            mb_evaluate_always: false,
+            ignore_tomtou_errors: false,
         })
-    }
-
-    /// The evidence checks that run before `tpm_policy`, in order.
-    fn evidence_checks(&self) -> impl Iterator<Item = EvidenceCheck> {
-        self.check_pcr16
-            .then_some(EvidenceCheck::DataBinding)
-            .into_iter()
-            .chain([EvidenceCheck::Ima, EvidenceCheck::MeasuredBoot])
     }
 }
 
@@ -125,6 +162,12 @@ pub struct Verdict {
     /// The attestation passed with a payload key different from the prior one: the pull
     /// verifier must deliver V again (state PROVIDE_V).
     pub pubkey_changed: bool,
+    /// IMA entries whose template hash and PCR 10 replay were processed this round.
+    #[serde(default)]
+    pub ima_chain_entries: u64,
+    /// IMA entries evaluated against the runtime policy this round.
+    #[serde(default)]
+    pub ima_evaluated_entries: u64,
 }
 
 impl Verdict {
@@ -150,7 +193,7 @@ pub fn attest(
     let sev = &*policy.severity;
     let mut next = prior.clone();
     let fail = |next: AgentState, event: FailureEvent, pcrs, clock| {
-        tracing::info!(event_id = %event.event_id, "attestation failed");
+        tracing::info!(event_id = %event.event_id, context = %event.context, "attestation failed");
         Verdict {
             outcome: Outcome::Fail(Failure {
                 events: vec![event],
@@ -160,6 +203,8 @@ pub fn attest(
             clock,
             clock_transition: None,
             pubkey_changed: false,
+            ima_chain_entries: 0,
+            ima_evaluated_entries: 0,
         }
     };
     let qv = Component::QuoteValidation;
@@ -176,10 +221,17 @@ pub fn attest(
         return fail(next, sev.event(qv, "no_pubkey", ctx, false), None, None);
     }
 
-    let hash = match policy
-        .accept
-        .check(&evidence.hash_alg, &evidence.enc_alg, &evidence.sign_alg)
-    {
+    let checked = if policy.check_algorithms {
+        policy
+            .accept
+            .check(&evidence.hash_alg, &evidence.enc_alg, &evidence.sign_alg)
+    } else {
+        evidence
+            .hash_alg
+            .parse::<keylime_tpm::HashAlg>()
+            .map_err(|_| crate::algorithms::AlgorithmRejection::Hash(evidence.hash_alg.to_string()))
+    };
+    let hash = match checked {
         Ok(h) => h,
         Err(rej) => {
             // Upstream records each algorithm as soon as it is accepted.
@@ -206,7 +258,7 @@ pub fn attest(
         &policy.ak,
         nonce,
         hash,
-        Some(&evidence.sign_alg),
+        policy.check_algorithms.then_some(&*evidence.sign_alg),
     ) {
         Ok(q) => q,
         Err(e) => {
@@ -245,15 +297,34 @@ pub fn attest(
     };
     let mut claims = PcrClaims::default();
     let mut events = Vec::new();
-    for check in policy.evidence_checks() {
-        check.run(&input, &mut claims, &mut events);
+    if policy.check_pcr16 {
+        EvidenceCheck::DataBinding.run(&input, &mut claims, &mut events);
     }
+    let quoted = evidence::quoted_bytes(&quote.pcrs);
+    let cx = evidence::QuoteContext {
+        evidence,
+        pcrs: &quote.pcrs,
+        quoted: &quoted,
+        policy,
+        prior,
+        sev,
+    };
+    let mb = evidence::measured_boot(&cx, &mut claims, &mut events);
+    let ima = evidence::ima(
+        &cx,
+        transition.as_ref(),
+        &mb.boot_aggregates,
+        &mut claims,
+        &mut events,
+    );
     check_tpm_policy(&input, &claims, &mut events);
 
     if !events.is_empty() {
         for e in &events {
-            tracing::info!(event_id = %e.event_id, "attestation failed");
+            tracing::info!(event_id = %e.event_id, context = %e.context, "attestation failed");
         }
+        // Any failure restarts the IMA replay from entry 0 next time (upstream).
+        next.ima = keylime_ima::ImaState::default();
         return Verdict {
             outcome: Outcome::Fail(Failure { events }),
             next_state: next,
@@ -261,8 +332,12 @@ pub fn attest(
             clock: Some(clock),
             clock_transition: transition,
             pubkey_changed: false,
+            ima_chain_entries: ima.chain_entries,
+            ima_evaluated_entries: ima.evaluated_entries,
         };
     }
+    next.ima = ima.next_state;
+    next.mb_evaluated |= mb.evaluated;
 
     let new_key = evidence.pubkey_pem.as_deref();
     let pubkey_changed = new_key.is_some_and(|k| prior.pubkey_pem.as_deref() != Some(k));
@@ -281,6 +356,8 @@ pub fn attest(
         clock: Some(clock),
         clock_transition: transition,
         pubkey_changed,
+        ima_chain_entries: ima.chain_entries,
+        ima_evaluated_entries: ima.evaluated_entries,
     }
 }
 

@@ -15,6 +15,8 @@
 //!   [`PcrClaims`]) and `tpm_policy` evaluation;
 //! * [`tpm_policy`] — the static PCR policy format;
 //! * [`failure`] — event ids, severities (`severity_labels` / `severity_policy`);
+//! * `evidence` — the measured-boot and IMA checks (boot log replay before the MB policy,
+//!   the IMA chain before the runtime policy; incremental IMA progress);
 //! * [`state`] — the per-agent state.
 //!
 //! This crate must not do I/O, read the system clock, or depend on a TPM or database.
@@ -24,6 +26,7 @@ pub mod ak;
 pub mod algorithms;
 pub mod clock;
 mod engine;
+mod evidence;
 pub mod failure;
 pub mod pcr_checks;
 pub mod quote;

@@ -8,13 +8,10 @@
 //! * [`EvidenceCheck::DataBinding`] (pull mode) claims PCR 16 and requires
 //!   `PCR16 = H(0…0 ‖ H(pubkey PEM text))` (§4.6) → `pcr_validation.invalid_pcr_16`, or
 //!   `pcr_validation.missing_pcr_16` when PCR 16 was not quoted.
-//! * [`EvidenceCheck::Ima`] claims PCR 10 whenever it is quoted (as upstream does, runtime
-//!   policy or not). The evidence cannot carry an IMA list yet, so a quoted PCR 10 is
-//!   always `pcr_validation.unused_pcr_10` — upstream's event for "PCR 10 quoted, no list".
-//!   The IMA checker will replace this with a PCR 10 replay of the list.
-//! * [`EvidenceCheck::MeasuredBoot`] will claim the MB policy's PCRs ∩ {0–9, 11–15} ∩
-//!   quoted when a non-empty MB policy is set; there is no MB policy yet, so it claims
-//!   nothing and those PCRs fall through to `tpm_policy`, exactly as upstream without one.
+//! * The measured-boot check (`crate::evidence`) claims the MB policy's PCRs ∩ quoted when a
+//!   non-empty MB policy is set; the IMA check claims PCR 10 whenever it is quoted (as
+//!   upstream does, runtime policy or not), replaying it from the list
+//!   (`pcr_validation.unused_pcr_10` when there is no list).
 //! * `tpm_policy`: an unclaimed quoted PCR named by the policy must hold one of its values
 //!   (`pcr_validation.invalid_pcr_{n}`); an unclaimed quoted PCR the policy does not name
 //!   is ignored (upstream logs "not found in tpm_policy, skipping" — `unused_pcr_{n}` is
@@ -74,12 +71,11 @@ impl PcrClaims {
     }
 }
 
-/// A check that validates some PCRs from other evidence (see the module docs).
+/// A check that validates some PCRs from other evidence (see the module docs; the IMA and
+/// measured-boot checks live in `crate::evidence`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EvidenceCheck {
     DataBinding,
-    Ima,
-    MeasuredBoot,
 }
 
 /// What the PCR checks read.
@@ -131,19 +127,6 @@ impl EvidenceCheck {
                     ));
                 }
             }
-            EvidenceCheck::Ima => {
-                if input.pcrs.contains(IMA_PCR) {
-                    claims.claim(IMA_PCR, PcrClaimant::Ima);
-                    out.push(ev(
-                        "unused_pcr_10",
-                        crate::failure::message(
-                            "IMA PCR in policy, but no measurement list provided",
-                        ),
-                    ));
-                }
-            }
-            // No measured-boot policy can be configured yet: nothing to claim.
-            EvidenceCheck::MeasuredBoot => {}
         }
     }
 }

@@ -32,6 +32,11 @@ pub struct AgentState {
     pub hash_alg: Option<String>,
     pub enc_alg: Option<String>,
     pub sign_alg: Option<String>,
+    /// Incremental IMA progress: next entry to request, PCR 10 there, boot time, keys
+    /// learned this boot.
+    pub ima: keylime_ima::ImaState,
+    /// The measured-boot policy was evaluated and passed (`measured_boot_evaluate = once`).
+    pub mb_evaluated: bool,
 }
 
 impl AgentState {

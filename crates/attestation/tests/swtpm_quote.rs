@@ -38,6 +38,7 @@ fn evidence(quote: &str) -> QuoteEvidence<'_> {
         enc_alg: "rsa2048".into(),
         sign_alg: "rsassa".into(),
         pubkey_pem: Some(PEM.into()),
+        ..Default::default()
     }
 }
 

@@ -49,6 +49,31 @@ impl Guid {
         [0xac, 0xa9, 0x41, 0xf9, 0x36, 0x93, 0x43, 0x28],
     );
 
+    /// Parse the canonical lowercase text form (`8be4df61-93ca-11d2-aa0d-00e098032b8c`),
+    /// the only form [`Guid`]'s `Display` produces; anything else is `None`.
+    pub fn parse_canonical(s: &str) -> Option<Guid> {
+        let b = s.as_bytes();
+        if b.len() != 36
+            || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-')
+            || b.iter().enumerate().any(|(i, c)| {
+                ![8, 13, 18, 23].contains(&i) && !matches!(c, b'0'..=b'9' | b'a'..=b'f')
+            })
+        {
+            return None;
+        }
+        let hex = |from: usize, to: usize| u64::from_str_radix(s.get(from..to)?, 16).ok();
+        let mut d4 = [0u8; 8];
+        for (i, at) in [19, 21, 24, 26, 28, 30, 32, 34].into_iter().enumerate() {
+            d4[i] = u8::try_from(hex(at, at + 2)?).ok()?;
+        }
+        Some(Guid::from_fields(
+            u32::try_from(hex(0, 8)?).ok()?,
+            u16::try_from(hex(9, 13)?).ok()?,
+            u16::try_from(hex(14, 18)?).ok()?,
+            d4,
+        ))
+    }
+
     pub const fn from_fields(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> Guid {
         let a = d1.to_le_bytes();
         let b = d2.to_le_bytes();
@@ -263,5 +288,30 @@ impl ImageLoad {
             rest = rest.get(len..).unwrap_or(&[]);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_guid_text_round_trips() {
+        for g in [
+            Guid::GLOBAL_VARIABLE,
+            Guid::IMAGE_SECURITY_DATABASE,
+            Guid::CERT_X509,
+        ] {
+            assert_eq!(Guid::parse_canonical(&g.to_string()), Some(g));
+        }
+        for bad in [
+            "8BE4DF61-93CA-11D2-AA0D-00E098032B8C",
+            "8be4df61-93ca-11d2-aa0d-00e098032b8",
+            "8be4df61+93ca-11d2-aa0d-00e098032b8c",
+            "8be4df61-93ca-11d2-aa0d-00e098032b8g",
+            "",
+        ] {
+            assert_eq!(Guid::parse_canonical(bad), None, "{bad}");
+        }
     }
 }

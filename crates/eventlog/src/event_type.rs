@@ -63,9 +63,10 @@ event_types! {
 }
 
 impl EventType {
-    /// Whether the spec defines this event's digest as the hash of its data, so that a
-    /// mismatch between the two is meaningful (others hash something outside the log).
-    /// EV_IPL is not among them: grub hashes the file or the command without its prefix.
+    /// Whether the spec defines this event's digest as the hash of its whole data, so that
+    /// a mismatch between the two is meaningful (others hash something outside the log).
+    /// EV_IPL and boot variables are checked by their own rules ([`crate::DigestCheck`]):
+    /// grub hashes the command without its prefix, EDK2 only a boot variable's value.
     pub fn digest_covers_data(self) -> bool {
         matches!(
             self,
@@ -74,6 +75,7 @@ impl EventType {
                 | EventType::EV_EFI_ACTION
                 | EventType::EV_S_CRTM_VERSION
                 | EventType::EV_EFI_VARIABLE_DRIVER_CONFIG
+                | EventType::EV_EFI_VARIABLE_AUTHORITY
                 | EventType::EV_EFI_GPT_EVENT
         )
     }

@@ -70,7 +70,9 @@ impl EventDigest {
     }
 }
 
-/// Whether an event's digests match its data.
+/// Whether an event's digests match its data, for the event types whose data is what was
+/// measured (whole-data firmware events, boot variables, grub and systemd-boot command
+/// lines on PCR 8 and 12).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DigestCheck {
     /// Every digest of a known algorithm equals the hash of the event data.
@@ -95,6 +97,8 @@ pub struct Event {
     pub digests: Vec<EventDigest>,
     /// The raw event data (decode with [`Event::decode`]).
     pub data: Vec<u8>,
+    /// Byte offset of `data` in the input.
+    pub data_offset: usize,
     pub digest_check: DigestCheck,
 }
 
@@ -230,9 +234,15 @@ fn note_locality(log: &mut EventLog, event: &Event) {
     }
 }
 
-fn event_data(r: &mut Reader<'_>, number: usize, start: usize) -> Result<Vec<u8>, EventLogError> {
+/// The event data and its offset in the input.
+fn event_data(
+    r: &mut Reader<'_>,
+    number: usize,
+    start: usize,
+) -> Result<(Vec<u8>, usize), EventLogError> {
     let size = r.u32("eventSize").map_err(truncated)?;
     let available = r.remaining();
+    let at = r.pos();
     let data = r
         .take(u64::from(size), "event data")
         .map_err(|_| EventLogError::EventTooLarge {
@@ -241,7 +251,7 @@ fn event_data(r: &mut Reader<'_>, number: usize, start: usize) -> Result<Vec<u8>
             size: u64::from(size),
             available,
         })?;
-    Ok(data.to_vec())
+    Ok((data.to_vec(), at))
 }
 
 fn read_legacy_event(r: &mut Reader<'_>, number: usize) -> Result<Event, EventLogError> {
@@ -300,9 +310,9 @@ fn finish(
     pcr: u32,
     event_type: EventType,
     digests: Vec<EventDigest>,
-    data: Vec<u8>,
+    (data, data_offset): (Vec<u8>, usize),
 ) -> Event {
-    let digest_check = check_digests(event_type, &digests, &data);
+    let digest_check = crate::digest_check::check(event_type, pcr, &digests, &data);
     Event {
         number,
         offset,
@@ -310,27 +320,8 @@ fn finish(
         event_type,
         digests,
         data,
+        data_offset,
         digest_check,
-    }
-}
-
-fn check_digests(event_type: EventType, digests: &[EventDigest], data: &[u8]) -> DigestCheck {
-    if !event_type.digest_covers_data() {
-        return DigestCheck::NotApplicable;
-    }
-    let mut checked = false;
-    for d in digests {
-        if let Some(alg) = d.hash_alg() {
-            checked = true;
-            if alg.digest(data) != d.digest {
-                return DigestCheck::Mismatch;
-            }
-        }
-    }
-    if checked {
-        DigestCheck::Matches
-    } else {
-        DigestCheck::NotApplicable
     }
 }
 

@@ -169,3 +169,39 @@ fn every_event_of_every_log_decodes_without_panicking() {
     }
     assert!(decoded > 300);
 }
+
+/// Truncated and bit-flipped logs through the whole measured-boot check and the
+/// inspection: failures or verdicts, never a panic.
+#[test]
+fn damaged_logs_through_the_policy_check_and_inspection() {
+    use std::collections::BTreeMap;
+
+    use keylime_eventlog::{HashAlg, PreparedMbPolicy, check, inspect_json, refstate_from_log};
+
+    let bytes = read("eventlog/keylime-tests/mb_log_secureboot.bin");
+    let refstate = refstate_from_log(&bytes, true).expect("refstate");
+    let policy = PreparedMbPolicy::prepare("example", Some(&refstate)).expect("prepare");
+    let banks = replay(&EventLog::parse(&bytes).expect("parse"));
+    let quoted: BTreeMap<u8, Vec<u8>> = banks[&HashAlg::Sha256]
+        .iter()
+        .map(|(pcr, v)| (*pcr as u8, v.clone()))
+        .collect();
+    let mut rejected = 0;
+    for len in (0..bytes.len()).step_by(13) {
+        let verdict = check(&bytes[..len], HashAlg::Sha256, &quoted, &policy);
+        rejected += usize::from(!verdict.failures.is_empty());
+        let _ = inspect_json(&bytes[..len]);
+        let _ = refstate_from_log(&bytes[..len], true);
+    }
+    assert!(rejected > bytes.len() / 13 - 2, "{rejected}");
+    for at in (0..bytes.len()).step_by(29) {
+        let mut flipped = bytes.clone();
+        flipped[at] ^= 0xA5;
+        let verdict = check(&flipped, HashAlg::Sha256, &quoted, &policy);
+        let _ = inspect_json(&flipped);
+        if let Ok(refstate) = refstate_from_log(&flipped, true) {
+            let _ = PreparedMbPolicy::prepare("example", Some(&refstate));
+        }
+        let _ = verdict;
+    }
+}

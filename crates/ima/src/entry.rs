@@ -136,9 +136,11 @@ fn split_space(s: &str) -> Option<(&str, &str)> {
 
 fn parse_hex_digest(line: usize, field: &'static str, hexs: &str) -> Result<DigestBuf, ImaError> {
     let b = hexs.as_bytes();
-    hex::validate(b).map_err(|offset| err(line, ParseErrorKind::BadHex { field, offset }))?;
+    let bad_hex = |offset| err(line, ParseErrorKind::BadHex { field, offset });
     let n = b.len() / 2;
-    if n == 0 || n > MAX_DIGEST_LEN {
+    if n == 0 || n > MAX_DIGEST_LEN || !b.len().is_multiple_of(2) {
+        // bad characters are reported before a bad length
+        hex::validate(b).map_err(bad_hex)?;
         return Err(err(
             line,
             ParseErrorKind::BadLength {
@@ -148,9 +150,9 @@ fn parse_hex_digest(line: usize, field: &'static str, hexs: &str) -> Result<Dige
             },
         ));
     }
+    // one pass: decoding stops at, and names, the first bad character
     let mut d = DigestBuf::zeros(n);
-    hex::decode_into(b, d.bytes_mut())
-        .map_err(|offset| err(line, ParseErrorKind::BadHex { field, offset }))?;
+    hex::decode_into(b, d.bytes_mut()).map_err(bad_hex)?;
     Ok(d)
 }
 

@@ -27,16 +27,16 @@ pub(crate) fn decode_into(hex: &[u8], out: &mut [u8]) -> Result<(), usize> {
     if hex.len() != out.len() * 2 {
         return Err(hex.len());
     }
-    for (i, (pair, o)) in hex.chunks_exact(2).zip(out.iter_mut()).enumerate() {
+    // branch-free: every valid nibble is < 16, INVALID sets the high bits
+    let mut seen = 0u8;
+    for (pair, o) in hex.chunks_exact(2).zip(out.iter_mut()) {
         let hi = HEX[usize::from(pair[0])];
         let lo = HEX[usize::from(pair[1])];
-        if hi == INVALID {
-            return Err(2 * i);
-        }
-        if lo == INVALID {
-            return Err(2 * i + 1);
-        }
+        seen |= hi | lo;
         *o = (hi << 4) | lo;
+    }
+    if seen & 0xF0 != 0 {
+        return validate(hex);
     }
     Ok(())
 }

@@ -85,8 +85,17 @@ impl Replay {
     /// Extends one entry whose measurement (H_B of its template data, or the violation
     /// value) is already known.
     pub fn extend_measurement(&mut self, measurement: &[u8]) {
-        self.hasher.update(self.value.as_slice());
-        self.hasher.update(measurement);
+        let mut buf = [0u8; 2 * crate::digest::MAX_DIGEST_LEN];
+        let v = self.value.as_slice();
+        if let Some(dst) = buf.get_mut(..v.len() + measurement.len()) {
+            let (a, b) = dst.split_at_mut(v.len());
+            a.copy_from_slice(v);
+            b.copy_from_slice(measurement);
+            self.hasher.update(dst);
+        } else {
+            self.hasher.update(v);
+            self.hasher.update(measurement);
+        }
         self.value = self.hasher.finalize_reset();
         self.next_entry += 1;
     }

@@ -96,6 +96,9 @@ pub fn template_hash<R: TemplateRecord>(record: &R, alg: HashAlg) -> Result<Dige
     Ok(h.finalize_reset())
 }
 
+/// Template data up to this size is gathered before hashing.
+const GATHER_LEN: usize = 512;
+
 /// Hashes template data under several algorithms at once, reusing its hashers.
 #[derive(Clone)]
 pub struct TemplateHasher {
@@ -130,12 +133,31 @@ impl TemplateHasher {
 
     /// Hashes `record`'s template data under every algorithm.
     pub fn hash<R: TemplateRecord>(&mut self, record: &R) {
-        let hashers = &mut self.hashers;
+        // typical template data (a digest and a path) is gathered on the stack and hashed
+        // in one update per algorithm; larger data is streamed piece by piece
+        let mut buf = [0u8; GATHER_LEN];
+        let mut len = 0;
+        let mut fits = true;
         record.for_each_template_part(|p| {
-            for h in hashers.iter_mut() {
-                h.update(p);
+            if fits && let Some(dst) = buf.get_mut(len..len + p.len()) {
+                dst.copy_from_slice(p);
+                len += p.len();
+            } else {
+                fits = false;
             }
         });
+        if fits {
+            for h in self.hashers.iter_mut() {
+                h.update(&buf[..len]);
+            }
+        } else {
+            let hashers = &mut self.hashers;
+            record.for_each_template_part(|p| {
+                for h in hashers.iter_mut() {
+                    h.update(p);
+                }
+            });
+        }
         for (h, o) in self.hashers.iter_mut().zip(self.out.iter_mut()) {
             *o = h.finalize_reset();
         }

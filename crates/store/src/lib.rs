@@ -38,7 +38,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 pub use error::StoreError;
 pub use registrar::{RegisterOutcome, RegistrarAgent, RegistrarRepo};
 pub use url::DatabaseUrl;
-pub use verifier::{AttestationProgress, VerifierAgent, VerifierRepo};
+pub use verifier::{
+    AttestationProgress, MAX_POLICY_BYTES, MAX_POLICY_NAME_CHARS, NewPolicies, PolicyDelete,
+    PolicyKind, StoredPolicy, VerifierAgent, VerifierRepo,
+};
 
 use pool::Pool;
 

@@ -29,6 +29,8 @@ fn agent(id: &str, verifier: &str, state: i32) -> VerifierAgent {
         last_successful_attestation: 0,
         severity_level: None,
         last_event_id: None,
+        runtime_policy_name: None,
+        mb_policy_name: None,
     }
 }
 

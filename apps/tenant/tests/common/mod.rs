@@ -3,8 +3,11 @@
 //! trusts the verifier CA's client certificate), a `tenant.conf` for the binary, and a
 //! swtpm-backed HTTPS pull agent that registers itself (real MakeCredential /
 //! ActivateCredential) and answers `/version`, identity and integrity quotes, `/keys/ukey`,
-//! `/keys/vkey` and `/keys/verify`.
+//! `/keys/vkey` and `/keys/verify`; [`fake_verifier`] is a recording HTTPS fake of the
+//! verifier's policy and agent routes.
 #![allow(dead_code)]
+
+pub mod fake_verifier;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -45,6 +45,8 @@ pub struct PullContext {
     pub require_mtls: bool,
     /// Revocation notices (webhook, agents).
     pub notifier: Arc<Notifier>,
+    /// Prepared runtime and measured-boot policies.
+    pub policies: Arc<crate::policy_cache::PolicyCache>,
 }
 
 struct Running {

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use keylime_api::verifier::{AddAgentRequest, OperationalState};
 use keylime_attestation::{
-    AgentState, Component, FailureEvent, Nonce, QuoteEvidence, Verdict, attest,
+    AgentState, Component, FailureEvent, Nonce, PreparedPolicy, QuoteEvidence, Verdict, attest,
 };
 use keylime_store::{AttestationProgress, VerifierAgent};
 use rand::Rng as _;
@@ -24,6 +24,7 @@ use tokio::time::Instant;
 use super::agent::PreparedAgent;
 use super::client::{AgentClient, FetchError, FetchedQuote};
 use super::{Command, Supervisor};
+use crate::policy_cache::PolicyLoadError;
 use crate::revocation::{AgentNotice, NoticeKind};
 
 mod provide_v;
@@ -144,7 +145,7 @@ impl<'s> Poller<'s> {
             let fetched = {
                 let _permit = ctx.polls.acquire().await;
                 tokio::select! {
-                    r = client.integrity_quote(&nonce, partial, 0) => r,
+                    r = client.integrity_quote(&nonce, partial, self.engine.ima.next_entry) => r,
                     exit = wait_command(commands) => return self.obey(exit).await,
                 }
             };
@@ -186,7 +187,15 @@ impl<'s> Poller<'s> {
                 }
                 Ok(quote) => {
                     retries = 0;
-                    let verdict = self.check(&prepared, quote, nonce).await;
+                    let policy = match self.current_policy(&prepared).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            return self
+                                .fail(OperationalState::Failed, "exception", &e.to_string())
+                                .await;
+                        }
+                    };
+                    let verdict = self.check(policy, quote, nonce).await;
                     let passed = verdict.passed();
                     if let Some(exit) = self.record(verdict).await {
                         return exit;
@@ -207,14 +216,54 @@ impl<'s> Poller<'s> {
         }
     }
 
+    /// The agent's engine policy with its runtime and measured-boot policies at their
+    /// current versions (prepared once per version by the shared cache).
+    async fn current_policy(
+        &self,
+        prepared: &PreparedAgent,
+    ) -> Result<Arc<PreparedPolicy>, PolicyLoadError> {
+        let cache = &self.sup.ctx.policies;
+        let req = &prepared.request;
+        let runtime = match req.runtime_policy_name.as_deref().filter(|n| !n.is_empty()) {
+            Some(name) => Some(cache.runtime(name).await?),
+            None => None,
+        };
+        let mb = match Some(req.mb_policy_name.as_str()).filter(|n| !n.is_empty()) {
+            Some(name) => Some(cache.mb(name).await?),
+            None => None,
+        };
+        let settings = cache.settings();
+        fn same<T>(a: &Option<Arc<T>>, b: &Option<Arc<T>>) -> bool {
+            match (a, b) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+        }
+        let base = &prepared.policy;
+        if same(&base.runtime_policy, &runtime)
+            && same(&base.mb_policy, &mb)
+            && base.ignore_tomtou_errors == settings.ignore_tomtou_errors
+            && base.mb_evaluate_always == settings.measured_boot_evaluate_always
+        {
+            return Ok(Arc::clone(base));
+        }
+        Ok(Arc::new(PreparedPolicy {
+            runtime_policy: runtime,
+            mb_policy: mb,
+            ignore_tomtou_errors: settings.ignore_tomtou_errors,
+            mb_evaluate_always: settings.measured_boot_evaluate_always,
+            ..(**base).clone()
+        }))
+    }
+
     /// Run the engine: inline for a plain quote, on the blocking pool for a large one.
     async fn check(
         &self,
-        prepared: &PreparedAgent,
+        policy: Arc<PreparedPolicy>,
         fetched: FetchedQuote,
         nonce: String,
     ) -> Verdict {
-        let policy = Arc::clone(&prepared.policy);
         let prior = self.engine.clone();
         let large = fetched.body_len > INLINE_CHECK_MAX_BYTES;
         let run = move || {
@@ -225,6 +274,10 @@ impl<'s> Poller<'s> {
                 enc_alg: q.enc_alg.as_str().into(),
                 sign_alg: q.sign_alg.as_str().into(),
                 pubkey_pem: q.pubkey.as_deref().map(Into::into),
+                ima_measurement_list: q.ima_measurement_list.as_deref().map(Into::into),
+                ima_measurement_list_entry: q.ima_measurement_list_entry,
+                mb_measurement_list: q.mb_measurement_list.as_deref().map(Into::into),
+                boottime: q.boottime,
             };
             attest(&evidence, &Nonce::Text(nonce), &policy, &prior)
         };
@@ -250,6 +303,8 @@ impl<'s> Poller<'s> {
                     clock: None,
                     clock_transition: None,
                     pubkey_changed: false,
+                    ima_chain_entries: 0,
+                    ima_evaluated_entries: 0,
                 }
             }
         }
@@ -269,6 +324,9 @@ impl<'s> Poller<'s> {
                 self.row.last_successful_attestation = now;
                 tracing::debug!(
                     attestation_count = self.row.attestation_count,
+                    ima_chain_entries = verdict.ima_chain_entries,
+                    ima_evaluated_entries = verdict.ima_evaluated_entries,
+                    ima_next_entry = self.engine.ima.next_entry,
                     "attestation passed"
                 );
                 self.save().await

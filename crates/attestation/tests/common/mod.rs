@@ -266,6 +266,7 @@ pub fn evidence<'a>(ak: &SoftAk, quote: &'a str) -> QuoteEvidence<'a> {
         enc_alg: enc.into(),
         sign_alg: sign.into(),
         pubkey_pem: None,
+        ..Default::default()
     }
 }
 

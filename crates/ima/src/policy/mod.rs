@@ -3,8 +3,8 @@
 //! errors that name the offending key, and DSSE-envelope unwrapping.
 //!
 //! This module only *models* a policy; evaluating entries against it (exclude regexes,
-//! digests, keyrings, signatures) belongs to the policy engine, which indexes a policy once
-//! per version.
+//! digests, keyrings, signatures) needs the indexed form, [`crate::PreparedRuntimePolicy`],
+//! built once per policy version.
 
 mod dsse;
 mod legacy;
@@ -15,6 +15,9 @@ use keylime_tpm::HashAlg;
 use serde::{Deserialize, Serialize};
 
 pub use dsse::{DsseEnvelope, DsseSignature, PolicyDocument};
+pub use dsse::{
+    DsseKey, EcdsaSigningKey, KEYLIME_PAYLOAD_TYPE, pae, sign_ecdsa, sign_with_keyid, verify,
+};
 pub use legacy::from_legacy;
 
 /// Default upper bound on a policy document (upstream policies reach about 20 MiB).
@@ -34,6 +37,12 @@ pub enum PolicyError {
     Schema { field: String, problem: String },
     #[error("runtime policy DSSE envelope: {0}")]
     Dsse(String),
+    /// An `excludes` regular expression does not compile (or exceeds the size limit).
+    #[error("runtime policy exclude {pattern:?}: {problem}")]
+    Exclude { pattern: String, problem: String },
+    /// `verification-keys` is not a valid IMA keyring.
+    #[error("runtime policy verification-keys: {0}")]
+    VerificationKeys(String),
 }
 
 fn schema(field: impl Into<String>, problem: impl Into<String>) -> PolicyError {

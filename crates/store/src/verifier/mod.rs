@@ -15,16 +15,20 @@
 //! marker (migration 0003).
 
 mod notifications;
+mod policies;
 
 use std::fmt;
 
 use sqlx::FromRow;
 
-use crate::pool::{AttemptFuture, Pool, is_transient, is_unique_violation, retry, sql, with_pool};
+use crate::pool::{AttemptFuture, Pool, is_transient, retry, sql, with_pool};
 use crate::{Backend, StoreError};
 
 pub use notifications::{
     MAX_DELIVERY_MARKER_CHARS, MAX_OUTBOX_ID_CHARS, MAX_WEBHOOK_BODY_BYTES, PendingWebhook,
+};
+pub use policies::{
+    MAX_POLICY_BYTES, MAX_POLICY_NAME_CHARS, NewPolicies, PolicyDelete, PolicyKind, StoredPolicy,
 };
 
 /// Longest agent or verifier id (upstream `VARCHAR(80)`).
@@ -63,6 +67,10 @@ pub struct VerifierAgent {
     pub last_successful_attestation: i64,
     pub severity_level: Option<i32>,
     pub last_event_id: Option<String>,
+    /// The named runtime policy the agent is attested against (migration 0004).
+    pub runtime_policy_name: Option<String>,
+    /// The named measured-boot policy the agent is attested against (migration 0004).
+    pub mb_policy_name: Option<String>,
 }
 
 impl fmt::Debug for VerifierAgent {
@@ -83,6 +91,8 @@ impl fmt::Debug for VerifierAgent {
             )
             .field("severity_level", &self.severity_level)
             .field("last_event_id", &self.last_event_id)
+            .field("runtime_policy_name", &self.runtime_policy_name)
+            .field("mb_policy_name", &self.mb_policy_name)
             .finish()
     }
 }
@@ -109,7 +119,7 @@ macro_rules! columns {
     () => {
         "agent_id, verifier_id, operational_state, ip, port, add_request, engine_state, \
          attestation_count, last_received_quote, last_successful_attestation, severity_level, \
-         last_event_id"
+         last_event_id, runtime_policy_name, mb_policy_name"
     };
 }
 
@@ -122,14 +132,16 @@ macro_rules! mysql_columns {
          CONVERT(add_request USING utf8mb4) AS add_request, \
          CONVERT(engine_state USING utf8mb4) AS engine_state, \
          attestation_count, last_received_quote, last_successful_attestation, severity_level, \
-         CONVERT(last_event_id USING utf8mb4) AS last_event_id"
+         CONVERT(last_event_id USING utf8mb4) AS last_event_id, \
+         CONVERT(runtime_policy_name USING utf8mb4) AS runtime_policy_name, \
+         CONVERT(mb_policy_name USING utf8mb4) AS mb_policy_name"
     };
 }
 
 const INSERT: &str = concat!(
     "INSERT INTO verifier_agents (",
     columns!(),
-    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 );
 const SELECT_ONE: &str = concat!(
     "SELECT ",
@@ -290,34 +302,7 @@ impl<'s> VerifierRepo<'s> {
 
     /// Stores a new agent. `false` (nothing written) if the id is already enrolled.
     pub async fn add(&self, agent: &VerifierAgent) -> Result<bool, StoreError> {
-        validate(agent)?;
-        let a = agent.clone();
-        let result = self
-            .execute("add agent", INSERT, move |b| {
-                b.extend([
-                    Bind::Text(a.agent_id.clone()),
-                    Bind::Text(a.verifier_id.clone()),
-                    Bind::Int(a.operational_state),
-                    Bind::OptText(a.ip.clone()),
-                    Bind::OptInt(a.port),
-                    Bind::Text(a.add_request.clone()),
-                    Bind::Text(a.engine_state.clone()),
-                    Bind::Big(a.attestation_count),
-                    Bind::Big(a.last_received_quote),
-                    Bind::Big(a.last_successful_attestation),
-                    Bind::OptInt(a.severity_level),
-                    Bind::OptText(a.last_event_id.clone()),
-                ])
-            })
-            .await;
-        match result {
-            Ok(_) => {
-                tracing::info!(agent_id = %agent.agent_id, verifier_id = %agent.verifier_id, "verifier agent stored");
-                Ok(true)
-            }
-            Err(StoreError::Database { source, .. }) if is_unique_violation(&source) => Ok(false),
-            Err(e) => Err(e),
-        }
+        self.add_with_policies(agent, &NewPolicies::default()).await
     }
 
     /// The agent's record, if enrolled.
@@ -466,18 +451,41 @@ impl<'s> VerifierRepo<'s> {
         if check_id("agent_id", agent_id).is_err() {
             return Ok(false);
         }
-        let id = agent_id.to_owned();
         let n = self
-            .execute("delete verifier agent", DELETE, move |b| {
-                b.push(Bind::Text(id.clone()))
-            })
-            .await?;
+            .transaction(
+                "delete verifier agent",
+                Self::delete_agent_statements(agent_id),
+            )
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(0);
         self.forget_v_delivery(agent_id).await?;
         if n > 0 {
             tracing::info!(agent_id, "verifier agent deleted");
         }
         Ok(n > 0)
     }
+}
+
+/// The binds of [`INSERT`], in column order.
+fn agent_binds(a: &VerifierAgent) -> Vec<Bind> {
+    vec![
+        Bind::Text(a.agent_id.clone()),
+        Bind::Text(a.verifier_id.clone()),
+        Bind::Int(a.operational_state),
+        Bind::OptText(a.ip.clone()),
+        Bind::OptInt(a.port),
+        Bind::Text(a.add_request.clone()),
+        Bind::Text(a.engine_state.clone()),
+        Bind::Big(a.attestation_count),
+        Bind::Big(a.last_received_quote),
+        Bind::Big(a.last_successful_attestation),
+        Bind::OptInt(a.severity_level),
+        Bind::OptText(a.last_event_id.clone()),
+        Bind::OptText(a.runtime_policy_name.clone()),
+        Bind::OptText(a.mb_policy_name.clone()),
+    ]
 }
 
 /// A bind value; queries are built once for all three drivers.

@@ -1,0 +1,215 @@
+//! Which file-digest algorithm a new runtime policy uses: the `--algo` option, else the one
+//! the base policy, the allowlist or the measurement list's boot_aggregate uses (guessed from
+//! digest lengths, upstream's priority order), else SHA-256; inputs that disagree abort.
+
+use std::fmt;
+use std::io::Read;
+
+use sha1::Digest as _;
+
+use crate::cli::AlgoArg;
+
+/// A file-digest algorithm upstream knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestAlg {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+    Sm3_256,
+}
+
+impl DigestAlg {
+    pub fn name(self) -> &'static str {
+        match self {
+            DigestAlg::Sha1 => "sha1",
+            DigestAlg::Sha256 => "sha256",
+            DigestAlg::Sha384 => "sha384",
+            DigestAlg::Sha512 => "sha512",
+            DigestAlg::Sm3_256 => "sm3_256",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<DigestAlg> {
+        Some(match name {
+            "sha1" => DigestAlg::Sha1,
+            "sha256" => DigestAlg::Sha256,
+            "sha384" => DigestAlg::Sha384,
+            "sha512" => DigestAlg::Sha512,
+            "sm3_256" => DigestAlg::Sm3_256,
+            _ => return None,
+        })
+    }
+
+    pub fn hex_len(self) -> usize {
+        match self {
+            DigestAlg::Sha1 => 40,
+            DigestAlg::Sha256 | DigestAlg::Sm3_256 => 64,
+            DigestAlg::Sha384 => 96,
+            DigestAlg::Sha512 => 128,
+        }
+    }
+
+    /// Lowercase hex digest of everything `reader` yields.
+    pub fn hash_reader(self, reader: &mut impl Read) -> anyhow::Result<String> {
+        fn run<D: sha1::Digest>(mut h: D, r: &mut impl Read) -> anyhow::Result<String> {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = r.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            let out = h.finalize();
+            Ok(out.iter().map(|b| format!("{b:02x}")).collect())
+        }
+        match self {
+            DigestAlg::Sha1 => run(sha1::Sha1::new(), reader),
+            DigestAlg::Sha256 => run(sha2::Sha256::new(), reader),
+            DigestAlg::Sha384 => run(sha2::Sha384::new(), reader),
+            DigestAlg::Sha512 => run(sha2::Sha512::new(), reader),
+            DigestAlg::Sm3_256 => {
+                anyhow::bail!("hashing files with sm3_256 is not supported; use --algo sha256")
+            }
+        }
+    }
+}
+
+impl From<AlgoArg> for DigestAlg {
+    fn from(a: AlgoArg) -> Self {
+        match a {
+            AlgoArg::Sha1 => DigestAlg::Sha1,
+            AlgoArg::Sha256 => DigestAlg::Sha256,
+            AlgoArg::Sha384 => DigestAlg::Sha384,
+            AlgoArg::Sha512 => DigestAlg::Sha512,
+            AlgoArg::Sm3_256 => DigestAlg::Sm3_256,
+        }
+    }
+}
+
+impl fmt::Display for DigestAlg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What one input says about the algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guess {
+    Known(DigestAlg),
+    /// 64 hex digits: SHA-256 or SM3.
+    Sha256OrSm3,
+    /// A digest whose length matches no algorithm, or an unknown algorithm name.
+    Invalid,
+}
+
+impl Guess {
+    /// Guesses from a hex digest's length, as upstream does.
+    pub fn from_hex(digest: &str) -> Guess {
+        match digest.len() {
+            40 => Guess::Known(DigestAlg::Sha1),
+            64 => Guess::Sha256OrSm3,
+            96 => Guess::Known(DigestAlg::Sha384),
+            128 => Guess::Known(DigestAlg::Sha512),
+            _ => Guess::Invalid,
+        }
+    }
+
+    fn compatible(self, other: Guess) -> Option<Guess> {
+        use DigestAlg::{Sha256, Sm3_256};
+        match (self, other) {
+            (a, b) if a == b => Some(a),
+            (Guess::Sha256OrSm3, Guess::Known(k @ (Sha256 | Sm3_256)))
+            | (Guess::Known(k @ (Sha256 | Sm3_256)), Guess::Sha256OrSm3) => Some(Guess::Known(k)),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Guess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Guess::Known(a) => a.fmt(f),
+            Guess::Sha256OrSm3 => f.write_str("sha256_or_sm3_256"),
+            Guess::Invalid => f.write_str("invalid"),
+        }
+    }
+}
+
+/// Picks the algorithm from `(guess, source)` pairs in priority order. Every source must agree
+/// (an ambiguous 64-digit guess agrees with sha256 and sm3_256); an invalid guess or a
+/// disagreement is an error naming the source. No guess at all gives SHA-256, and an
+/// ambiguity that nothing resolves is taken as SHA-256.
+pub fn choose(sources: &[(Option<Guess>, &str)]) -> anyhow::Result<DigestAlg> {
+    let mut problems = Vec::new();
+    let mut chosen: Option<(Guess, &str)> = None;
+    for &(guess, source) in sources {
+        let Some(guess) = guess else { continue };
+        if guess == Guess::Invalid {
+            problems.push(format!("invalid digest algorithm found in the {source}"));
+            continue;
+        }
+        match chosen {
+            None => {
+                tracing::debug!(algorithm = %guess, source, "digest algorithm");
+                chosen = Some((guess, source));
+            }
+            Some((current, from)) => match current.compatible(guess) {
+                Some(merged) => chosen = Some((merged, from)),
+                None => problems.push(format!(
+                    "the digest algorithm in the {source} ({guess}) does not match the \
+                     '{current}' algorithm of the {from}"
+                )),
+            },
+        }
+    }
+    if !problems.is_empty() {
+        anyhow::bail!("{}; aborting", problems.join("; "));
+    }
+    Ok(match chosen {
+        Some((Guess::Known(a), _)) => a,
+        _ => DigestAlg::Sha256,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priority_and_conflicts() {
+        let sha1 = Some(Guess::Known(DigestAlg::Sha1));
+        let amb = Some(Guess::Sha256OrSm3);
+        assert_eq!(choose(&[]).unwrap(), DigestAlg::Sha256);
+        assert_eq!(
+            choose(&[(sha1, "a"), (None, "b")]).unwrap(),
+            DigestAlg::Sha1
+        );
+        assert_eq!(
+            choose(&[(Some(Guess::Known(DigestAlg::Sm3_256)), "a"), (amb, "b")]).unwrap(),
+            DigestAlg::Sm3_256
+        );
+        assert_eq!(
+            choose(&[(amb, "a"), (amb, "b")]).unwrap(),
+            DigestAlg::Sha256
+        );
+        let err = choose(&[(sha1, "--algo option"), (amb, "base policy")]).unwrap_err();
+        assert!(err.to_string().contains("base policy"), "{err}");
+        let err = choose(&[(Some(Guess::Invalid), "allowlist")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("invalid digest algorithm found in the allowlist")
+        );
+    }
+
+    #[test]
+    fn guesses_from_lengths() {
+        assert_eq!(
+            Guess::from_hex(&"0".repeat(40)),
+            Guess::Known(DigestAlg::Sha1)
+        );
+        assert_eq!(Guess::from_hex(&"0".repeat(64)), Guess::Sha256OrSm3);
+        assert_eq!(Guess::from_hex(&"0".repeat(32)), Guess::Invalid);
+    }
+}

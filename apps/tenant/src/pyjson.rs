@@ -1,0 +1,440 @@
+//! JSON the way the upstream (Python) tenant writes and prints it: `json.dumps` text (`", "`
+//! and `": "` separators, non-ASCII as `\uXXXX`, floats as Python's `repr`) and `str()` of a
+//! decoded document — the `{'code': 201, 'status': 'Created', 'results': {}}` lines that the
+//! policy commands print. [`PyValue`] keeps object members in document order, as a Python
+//! `dict` does, so both renderings list keys the way the peer or the file wrote them.
+//!
+//! Printable-character detection follows Python's rule (Unicode "Other" and "Separator"
+//! categories are escaped) for the ranges that occur in practice; unassigned code points are
+//! printed as they are.
+
+use std::fmt::{self, Write as _};
+use std::io;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::{Number, Value};
+
+/// A JSON document with object members in document order (later duplicates replace the
+/// value of the first, as `json.loads` does).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PyValue {
+    Null,
+    Bool(bool),
+    Number(Number),
+    String(String),
+    Array(Vec<PyValue>),
+    Object(Vec<(String, PyValue)>),
+}
+
+impl PyValue {
+    /// Parses JSON text (serde_json's nesting limit applies, so hostile input cannot
+    /// exhaust the stack).
+    pub fn parse(bytes: &[u8]) -> Result<PyValue, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+
+    /// The member `key` of an object.
+    pub fn get(&self, key: &str) -> Option<&PyValue> {
+        match self {
+            PyValue::Object(members) => members.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            PyValue::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// `json.dumps(value)`.
+    pub fn dumps(&self) -> String {
+        dumps(self)
+    }
+
+    /// `str(value)` of the decoded document, e.g. `{'code': 200, 'results': None}`.
+    pub fn repr(&self) -> String {
+        let mut out = String::new();
+        self.write_repr(&mut out);
+        out
+    }
+
+    fn write_repr(&self, out: &mut String) {
+        match self {
+            PyValue::Null => out.push_str("None"),
+            PyValue::Bool(true) => out.push_str("True"),
+            PyValue::Bool(false) => out.push_str("False"),
+            PyValue::Number(n) => match n.as_f64() {
+                Some(f) if n.is_f64() => out.push_str(&py_float_repr(f)),
+                _ => out.push_str(&n.to_string()),
+            },
+            PyValue::String(s) => py_str_repr(s, out),
+            PyValue::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    item.write_repr(out);
+                }
+                out.push(']');
+            }
+            PyValue::Object(members) => {
+                out.push('{');
+                for (i, (k, v)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    py_str_repr(k, out);
+                    out.push_str(": ");
+                    v.write_repr(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
+    /// The same document as a [`serde_json::Value`] (member order is not kept).
+    pub fn to_value(&self) -> Value {
+        match self {
+            PyValue::Null => Value::Null,
+            PyValue::Bool(b) => Value::Bool(*b),
+            PyValue::Number(n) => Value::Number(n.clone()),
+            PyValue::String(s) => Value::String(s.clone()),
+            PyValue::Array(items) => Value::Array(items.iter().map(PyValue::to_value).collect()),
+            PyValue::Object(members) => Value::Object(
+                members
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_value()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl Serialize for PyValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            PyValue::Null => s.serialize_unit(),
+            PyValue::Bool(b) => s.serialize_bool(*b),
+            PyValue::Number(n) => n.serialize(s),
+            PyValue::String(v) => s.serialize_str(v),
+            PyValue::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            PyValue::Object(members) => {
+                let mut map = s.serialize_map(Some(members.len()))?;
+                for (k, v) in members {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+struct PyValueVisitor;
+
+impl<'de> Visitor<'de> for PyValueVisitor {
+    type Value = PyValue;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<PyValue, E> {
+        Ok(PyValue::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<PyValue, E> {
+        Ok(PyValue::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<PyValue, E> {
+        Ok(PyValue::Number(v.into()))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<PyValue, E> {
+        Number::from_f64(v)
+            .map(PyValue::Number)
+            .ok_or_else(|| E::custom("non-finite number"))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<PyValue, E> {
+        Ok(PyValue::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<PyValue, E> {
+        Ok(PyValue::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<PyValue, E> {
+        Ok(PyValue::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<PyValue, E> {
+        Ok(PyValue::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<PyValue, D::Error> {
+        PyValue::deserialize(d)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<PyValue, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(PyValue::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<PyValue, A::Error> {
+        let mut members: Vec<(String, PyValue)> = Vec::new();
+        while let Some((k, v)) = map.next_entry::<String, PyValue>()? {
+            match members.iter_mut().find(|(existing, _)| *existing == k) {
+                Some(slot) => slot.1 = v,
+                None => members.push((k, v)),
+            }
+        }
+        Ok(PyValue::Object(members))
+    }
+}
+
+impl<'de> Deserialize<'de> for PyValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<PyValue, D::Error> {
+        d.deserialize_any(PyValueVisitor)
+    }
+}
+
+/// `json.dumps(value)` for any serialisable value; struct fields keep their declared order.
+pub fn dumps<T: Serialize + ?Sized>(value: &T) -> String {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, PyFormatter);
+    if value.serialize(&mut ser).is_err() {
+        // Only non-string map keys fail, which none of our documents have.
+        return serde_json::to_string(value).unwrap_or_default();
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// `value` as Python's `json.dumps` writes it.
+pub fn python_dumps(value: &Value) -> String {
+    dumps(value)
+}
+
+struct PyFormatter;
+
+impl serde_json::ser::Formatter for PyFormatter {
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+
+    fn write_f64<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
+        w.write_all(py_float_repr(value).as_bytes())
+    }
+
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        for c in fragment.chars() {
+            if c.is_ascii() && c != '\x7f' {
+                w.write_all(&[c as u8])?;
+            } else {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    write!(w, "\\u{u:04x}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Python's `repr(float)`: the shortest round-trip digits, positional for exponents -4 to
+/// 15 (`0.0001`, `1000000000000000.0`), otherwise `1e-05` / `1.5e+16`.
+pub fn py_float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if !(-4..16).contains(&exp) {
+        let sign_exp = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{mantissa}e{sign_exp}{:02}", exp.unsigned_abs());
+    }
+    if exp < 0 {
+        let zeros = "0".repeat(exp.unsigned_abs() as usize - 1);
+        return format!("{sign}0.{zeros}{digits}");
+    }
+    let int_len = exp as usize + 1;
+    if digits.len() > int_len {
+        format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
+    } else {
+        format!("{sign}{digits}{}.0", "0".repeat(int_len - digits.len()))
+    }
+}
+
+/// Python's `str.isprintable` for one character (Other and Separator categories, except
+/// the ASCII space, are not printable).
+fn py_printable(c: char) -> bool {
+    let n = c as u32;
+    !matches!(n,
+        0x00..=0x1f
+        | 0x7f..=0xa0
+        | 0xad
+        | 0x1680
+        | 0x180e
+        | 0x2000..=0x200f
+        | 0x2028..=0x202f
+        | 0x205f..=0x206f
+        | 0x3000
+        | 0xd800..=0xf8ff
+        | 0xfeff
+        | 0xfff9..=0xfffb
+        | 0xe0001..=0xe007f
+        | 0xf0000..=0x10ffff
+    )
+}
+
+/// Python's `repr(str)`: single quotes unless the text has a `'` and no `"`.
+fn py_str_repr(s: &str, out: &mut String) {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if !py_printable(c) => {
+                let n = c as u32;
+                // Writing to a String cannot fail.
+                let _ = if n <= 0xff {
+                    write!(out, "\\x{n:02x}")
+                } else if n <= 0xffff {
+                    write!(out, "\\u{n:04x}")
+                } else {
+                    write!(out, "\\U{n:08x}")
+                };
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dumps_like_python() {
+        let v = json!({"a": [1, {"b": null}], "c": "é"});
+        assert_eq!(
+            python_dumps(&v),
+            r#"{"a": [1, {"b": null}], "c": "\u00e9"}"#
+        );
+        assert_eq!(python_dumps(&json!("😀")), r#""\ud83d\ude00""#);
+        assert_eq!(
+            python_dumps(&json!({"q": "x\"\n\u{7f}"})),
+            r#"{"q": "x\"\n\u007f"}"#
+        );
+        assert_eq!(
+            python_dumps(&json!([1.0, 1e16, 0.00001, 2.5])),
+            "[1.0, 1e+16, 1e-05, 2.5]"
+        );
+    }
+
+    #[test]
+    fn document_order_is_kept() {
+        let v = PyValue::parse(br#"{"z": 1, "a": {"y": true, "b": null}, "z": 2}"#).unwrap();
+        assert_eq!(v.dumps(), r#"{"z": 2, "a": {"y": true, "b": null}}"#);
+        assert_eq!(v.repr(), "{'z': 2, 'a': {'y': True, 'b': None}}");
+        assert_eq!(v.get("z"), Some(&PyValue::Number(2.into())));
+        assert_eq!(v.to_value(), json!({"a": {"b": null, "y": true}, "z": 2}));
+    }
+
+    #[test]
+    fn repr_of_strings_and_numbers() {
+        let v = PyValue::parse(
+            br#"["it's", "say \"hi\"", "both ' and \"", "tab\tnl\nbs\\", "\u00e9\u00a0\u2028\u0001", -0.0, 1e100, 123456789012345678]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            v.repr(),
+            r#"["it's", 'say "hi"', 'both \' and "', 'tab\tnl\nbs\\', 'é\xa0\u2028\x01', -0.0, 1e+100, 123456789012345678]"#
+        );
+        assert_eq!(
+            PyValue::parse(br#"{"code": 201, "status": "Created", "results": {}}"#)
+                .unwrap()
+                .repr(),
+            "{'code': 201, 'status': 'Created', 'results': {}}"
+        );
+    }
+
+    #[test]
+    fn float_repr() {
+        for (f, want) in [
+            (0.0, "0.0"),
+            (1.0, "1.0"),
+            (0.1, "0.1"),
+            (0.0001, "0.0001"),
+            (1e15, "1000000000000000.0"),
+            (1.5e16, "1.5e+16"),
+            (123.456, "123.456"),
+            (-2.5e-7, "-2.5e-07"),
+        ] {
+            assert_eq!(py_float_repr(f), want, "{f}");
+        }
+    }
+
+    #[test]
+    fn hostile_nesting_is_an_error() {
+        let deep = "[".repeat(100_000);
+        assert!(PyValue::parse(deep.as_bytes()).is_err());
+        assert!(PyValue::parse(b"{\"a\": }").is_err());
+        assert!(PyValue::parse(b"").is_err());
+    }
+}

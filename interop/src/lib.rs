@@ -1,0 +1,1 @@
+//! Interoperability tests against upstream Keylime 7.14.3.
