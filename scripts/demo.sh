@@ -6,10 +6,13 @@
 #   3. starts an agent: it registers its EK, EK certificate and AK and proves with
 #      TPM2_ActivateCredential that the AK lives in the same TPM as the EK,
 #   4. shows an impostor (another TPM claiming the same agent id) refused by the registrar,
-#   5. enrols the agent with the tenant: a PCR policy and an encrypted payload,
+#   5. enrols the agent with the tenant: a PCR policy, a runtime (IMA) policy made by
+#      keylime-policy from the agent's own measurement list, and an encrypted payload,
 #   6. shows the agent attested again and again, and the payload's autorun.sh run once,
-#   7. tampers: extends a policy PCR behind the verifier's back,
-#   8. shows the verifier catching it, and the agent running its revocation action.
+#   7. tampers: runs a file the runtime policy does not know (measured into the IMA list
+#      and PCR 10, as the kernel's IMA would),
+#   8. shows the verifier catching it, naming the file, and the agent running its
+#      revocation action.
 # Everything it started is stopped when it exits. KEEP=1 keeps the working directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -156,12 +159,22 @@ revocation_actions_dir = "$WORK/$1/actions"
 tpm_hash_alg = "sha256"
 tpm_encryption_alg = "rsa"
 tpm_signing_alg = "rsassa"
+ima_ml_path = "$WORK/$1/ascii_runtime_measurements"
 CONF
+}
+# IMA for a software TPM: files are hashed into the agent's measurement list and extended
+# into PCR 10, as the kernel's IMA does on a real machine.
+measure() { # measure AGENT_NAME FILE...
+  local name=$1; shift
+  "$BIN/keylime_ima_emulator" --tcti "swtpm:host=127.0.0.1,port=$TPM1_PORT" \
+    --list "$WORK/$name/ascii_runtime_measurements" "$@"
 }
 
 say "Step 3: starting the agent: EK from the TPM, a new AK, registration, TPM2_ActivateCredential"
 AGENT_PORT=$(free_port)
 write_agent_conf agent "$AGENT_PORT"
+measure agent /usr/bin/bash /usr/bin/ls /usr/bin/cat /usr/bin/env "$BIN/keylime_agent" | sed 's/^/    ima| /'
+info "the boot so far: a boot_aggregate and five programs measured into the IMA list and PCR 10"
 cat > "$WORK/agent/actions/record_revocation" <<SCRIPT
 #!/bin/sh
 # A revocation action: a real one would cut the machine off (drop keys, firewall it).
@@ -188,7 +201,7 @@ fi
 info "refused: an agent id stays bound to the TPM that first registered it"
 
 # --- enrol -------------------------------------------------------------------------------------
-say "Step 5: enrolling the agent with the tenant: PCR 15 must stay zero, and an encrypted payload"
+say "Step 5: enrolling the agent: PCR 15 must stay zero, a runtime policy, an encrypted payload"
 mkdir -p "$WORK/payload"
 openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=RevocationNotifier" \
   -keyout "$WORK/payload/RevocationNotifier-private.pem" -out "$WORK/payload/RevocationNotifier-cert.crt" 2>/dev/null
@@ -199,7 +212,11 @@ SCRIPT
 chmod +x "$WORK/payload/autorun.sh"
 echo record_revocation > "$WORK/payload/action_list"
 ZEROS=$(printf '0%.0s' $(seq 1 64))
-tenant -c add -u "$AGENT_ID" --tpm_policy "{\"15\": [\"$ZEROS\"]}" --cert "$WORK/payload" --verify \
+"$BIN/keylime-policy" create runtime --ima-measurement-list "$WORK/agent/ascii_runtime_measurements" \
+  -o "$WORK/runtime-policy.json"
+info "keylime-policy made a runtime policy from the agent's measurement list: $(python3 -c "import json; print(len(json.load(open('$WORK/runtime-policy.json'))['digests']))") paths"
+tenant -c add -u "$AGENT_ID" --tpm_policy "{\"15\": [\"$ZEROS\"]}" --runtime-policy "$WORK/runtime-policy.json" \
+  --cert "$WORK/payload" --verify \
   > "$WORK/tenant-add.txt" 2>&1 || { cat "$WORK/tenant-add.txt"; fail "tenant add failed"; }
 sed 's/^/    tenant| /' "$WORK/tenant-add.txt" | tail -n 6
 info "the tenant checked an identity quote, sent U; the verifier sends V after the first good quote;"
@@ -215,15 +232,19 @@ wait_for 20 "the payload's autorun.sh" test -s "$WORK/autorun.txt"
 sed 's/^/    payload| /' "$WORK/autorun.txt"
 
 # --- tamper ------------------------------------------------------------------------------------
-say "Step 7: tampering: extending PCR 15 behind the verifier's back (tpm2_pcrextend)"
-TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$TPM1_PORT" tpm2_pcrextend \
-  "15:sha256=$(printf 'tampered' | sha256sum | cut -d' ' -f1)"
-info "PCR 15 is no longer what the policy allows"
+say "Step 7: tampering: a program the runtime policy does not know runs on the machine"
+cat > "$WORK/backdoor.sh" <<'SCRIPT'
+#!/bin/sh
+echo "not what this machine should run"
+SCRIPT
+measure agent "$WORK/backdoor.sh" | sed 's/^/    ima| /'
+info "IMA measured it: a new entry in the list, PCR 10 extended"
 
 say "Step 8: the verifier catches it on the next quote and revokes the agent"
 invalid() { [ "$(status_field operational_state)" = "Invalid Quote" ]; }
 wait_for 30 "the verifier to detect the tampering" invalid
 info "state: $(status_field operational_state), status: $(status_field attestation_status), failure: $(status_field last_event_id)"
+{ grep -o 'File not found in allowlist[^"]*' "$WORK/verifier.log" || true; } | head -n 1 | sed 's/^/    verifier| /'
 wait_for 30 "the agent's revocation action" test -s "$WORK/revoked.txt"
 head -c 600 "$WORK/revoked.txt" | sed 's/^/    agent action| /'; echo
 info "the signed revocation notice reached the agent, which verified it and ran its action"

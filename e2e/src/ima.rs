@@ -49,6 +49,29 @@ pub fn line_with_template_hash(fields: &str) -> String {
     format!("10 {} {fields}", hex::encode(hash.as_ref()))
 }
 
+/// The `boot_aggregate` entry of a machine whose PCRs 0–9 are still at their reset value
+/// (a software TPM nobody booted): SHA-256 over ten zero PCRs.
+pub fn fresh_boot_aggregate_line() -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update([0u8; 32 * 10]);
+    line_with_template_hash(&format!(
+        "ima-ng sha256:{} boot_aggregate",
+        hex::encode(h.finalize())
+    ))
+}
+
+/// The ima-ng line measuring the file at `path` (SHA-256 of its content).
+pub fn measure_file_line(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest as _;
+    let content = std::fs::read(path)?;
+    Ok(line_with_template_hash(&format!(
+        "ima-ng sha256:{} {}",
+        hex::encode(sha2::Sha256::digest(&content)),
+        path.display()
+    )))
+}
+
 /// A measurement-list file and the swtpm whose PCR 10 mirrors it.
 pub struct ImaEmulator {
     path: PathBuf,
@@ -81,6 +104,23 @@ impl ImaEmulator {
         emu
     }
 
+    /// Opens the list at `path` (an absent file is an empty list) without extending
+    /// anything: the PCR is assumed to match it already.
+    pub fn open(path: &Path, tcti: &str) -> ImaEmulator {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let emu = ImaEmulator {
+            path: path.to_owned(),
+            tcti: tcti.to_owned(),
+            lines: text
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+                .collect(),
+        };
+        emu.write_file();
+        emu
+    }
+
     /// The entries in the list.
     pub fn len(&self) -> usize {
         self.lines.len()
@@ -92,9 +132,7 @@ impl ImaEmulator {
 
     /// The current list text.
     pub fn text(&self) -> String {
-        let mut s = self.lines.join("\n");
-        s.push('\n');
-        s
+        self.lines.iter().map(|l| format!("{l}\n")).collect()
     }
 
     fn write_file(&self) {

@@ -98,6 +98,8 @@ pub fn read_ima_list(path: &Path, from: u64) -> Option<(String, u64)> {
         line.clear();
         match reader.read_line(&mut line) {
             Ok(0) => break,
+            // Entries are counted as the verifier counts them: blank lines are not entries.
+            Ok(_) if line.trim().is_empty() => {}
             Ok(_) => lines.push(line.clone()),
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot read the IMA measurement list");
@@ -138,5 +140,9 @@ mod tests {
         assert_eq!(read_ima_list(&path, 3), Some((String::new(), 3)));
         assert_eq!(read_ima_list(&path, 9), Some(("a\nb\nc\n".into(), 0)));
         assert_eq!(read_ima_list(&dir.path().join("none"), 0), None);
+        // Blank lines are not entries (the verifier skips them too).
+        std::fs::write(&path, "\na\n\nb\nc\n").unwrap();
+        assert_eq!(read_ima_list(&path, 2), Some(("c\n".into(), 2)));
+        assert_eq!(read_ima_list(&path, 3), Some((String::new(), 3)));
     }
 }
