@@ -192,13 +192,34 @@ pub async fn show(state: &AppState, kind: PolicyKind, name: &str) -> Result<Resp
     let Some(p) = state.store.verifier().policy(kind, name).await? else {
         return Err(ApiError::NotFound(not_found(kind, name)));
     };
+    // Upstream's key order (its tenant prints the document as received).
+    #[derive(serde::Serialize)]
+    struct RuntimeDoc {
+        name: String,
+        tmp_policy: Option<String>,
+        runtime_policy: Option<String>,
+    }
+    #[derive(serde::Serialize)]
+    struct MbDoc {
+        name: String,
+        mb_policy: Option<String>,
+    }
     Ok(match kind {
-        PolicyKind::Runtime => ok(json!({
-            "name": p.name,
-            "tmp_policy": null,
-            "runtime_policy": p.body,
-        })),
-        PolicyKind::MeasuredBoot => ok(json!({ "name": p.name, "mb_policy": p.body })),
+        PolicyKind::Runtime => envelope(
+            StatusCode::OK,
+            &Envelope::ok(RuntimeDoc {
+                name: p.name,
+                tmp_policy: None,
+                runtime_policy: p.body,
+            }),
+        ),
+        PolicyKind::MeasuredBoot => envelope(
+            StatusCode::OK,
+            &Envelope::ok(MbDoc {
+                name: p.name,
+                mb_policy: p.body,
+            }),
+        ),
     })
 }
 
