@@ -54,7 +54,7 @@ const DELETE_202_PATH: &[&str] = &[
 const KNOWN_KEY_ORDER: &[(&str, &str)] = &[];
 
 /// Scenarios whose error text (`status`) is known to differ, FINDINGS.md "Open".
-const KNOWN_MESSAGES: &[&str] = &["addruntimepolicy of a policy outside the schema"];
+const KNOWN_MESSAGES: &[&str] = &[];
 
 /// The status the tenant prints at each poll of the 202 path (after its first check of the
 /// agent, which names the verifier without its id).

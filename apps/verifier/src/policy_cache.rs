@@ -71,8 +71,12 @@ pub fn check_runtime_policy(
     key: Option<&[u8]>,
     require_signature: bool,
 ) -> Result<RuntimePolicy, PolicyCheckError> {
-    let doc = PolicyDocument::parse(text, DEFAULT_MAX_POLICY_LEN, true)
-        .map_err(|e| PolicyCheckError::Invalid(format!("Runtime policy is malformatted: {e}")))?;
+    let doc = PolicyDocument::parse(text, DEFAULT_MAX_POLICY_LEN, true).map_err(|e| {
+        PolicyCheckError::Invalid(format!(
+            "Runtime policy is malformatted: {}",
+            e.upstream_message()
+        ))
+    })?;
     if require_signature && key.is_none() {
         return Err(PolicyCheckError::Signature(
             "Runtime policy signature verification required but no key was given!".into(),
@@ -101,8 +105,12 @@ pub fn check_runtime_policy(
     let policy = match doc {
         PolicyDocument::Plain(p) | PolicyDocument::Dsse { policy: p, .. } => p,
     };
-    PreparedRuntimePolicy::prepare(&policy)
-        .map_err(|e| PolicyCheckError::Invalid(format!("Runtime policy is malformatted: {e}")))?;
+    PreparedRuntimePolicy::prepare(&policy).map_err(|e| {
+        PolicyCheckError::Invalid(format!(
+            "Runtime policy is malformatted: {}",
+            e.upstream_message()
+        ))
+    })?;
     Ok(policy)
 }
 

@@ -161,17 +161,60 @@ fn is_policy_digest(s: &str) -> bool {
     (40..=128).contains(&s.len()) && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }
 
+/// A string as Python's `repr` writes it (single quotes unless the text holds one).
+fn python_repr(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+impl PolicyError {
+    /// The text upstream's verifier puts after "Runtime policy is malformatted: ": a schema
+    /// violation's own message (jsonschema's wording where we reproduce it), else the error.
+    pub fn upstream_message(&self) -> String {
+        match self {
+            PolicyError::Schema { problem, .. } => problem.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
 fn check_digest_map(section: &str, map: &DigestMap) -> Result<(), PolicyError> {
     for (name, list) in map {
         if list.is_empty() {
             return Err(schema(format!("{section}[{name:?}]"), "empty digest list"));
         }
         if let Some(bad) = list.iter().find(|d| !is_policy_digest(d)) {
+            // jsonschema's wording, as upstream's verifier reports it.
             return Err(schema(
                 format!("{section}[{name:?}]"),
                 format!(
-                    "{:?} is not 40 to 128 lowercase hex characters",
-                    crate::error::excerpt(bad)
+                    "{} does not match '^[0-9a-f]{{40,128}}$'",
+                    python_repr(&if bad.len() <= 4096 {
+                        bad.clone()
+                    } else {
+                        crate::error::excerpt(bad)
+                    })
                 ),
             ));
         }
