@@ -82,6 +82,16 @@ pub fn enc_alg_name(ek: &KeyHandle, with_bits: bool) -> String {
 /// A `from` past the end returns the whole list from 0 (as upstream). `None` when the
 /// file does not exist or cannot be read.
 pub fn read_ima_list(path: &Path, from: u64) -> Option<(String, u64)> {
+    match collect_ima_entries(path, from)? {
+        (chunk, count) if from <= count => Some((chunk, from)),
+        // Asked past the end (a new boot's shorter list): the whole list, from entry 0.
+        _ => collect_ima_entries(path, 0).map(|(all, _)| (all, 0)),
+    }
+}
+
+/// The entries from index `from` on (blank lines are not entries, as the verifier counts),
+/// read line by line so only the returned chunk is held; also the total entry count.
+fn collect_ima_entries(path: &Path, from: u64) -> Option<(String, u64)> {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
@@ -92,25 +102,27 @@ pub fn read_ima_list(path: &Path, from: u64) -> Option<(String, u64)> {
         }
     };
     let mut reader = std::io::BufReader::new(file.take(MAX_LOG_BYTES));
-    let mut lines = Vec::new();
+    let mut chunk = String::new();
     let mut line = String::new();
+    let mut count = 0u64;
     loop {
         line.clear();
         match reader.read_line(&mut line) {
             Ok(0) => break,
-            // Entries are counted as the verifier counts them: blank lines are not entries.
             Ok(_) if line.trim().is_empty() => {}
-            Ok(_) => lines.push(line.clone()),
+            Ok(_) => {
+                if count >= from {
+                    chunk.push_str(&line);
+                }
+                count += 1;
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot read the IMA measurement list");
                 return None;
             }
         }
     }
-    let count = lines.len() as u64;
-    let start = if from > count { 0 } else { from };
-    let skip = usize::try_from(start).unwrap_or(usize::MAX);
-    Some((lines.into_iter().skip(skip).collect(), start))
+    Some((chunk, count))
 }
 
 /// The raw UEFI event log, or `None` when absent/unreadable.
