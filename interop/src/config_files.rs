@@ -22,6 +22,11 @@ pub struct ConfigOptions {
     pub ca_password: String,
     /// `tenant.conf` `require_ek_cert`.
     pub require_ek_cert: bool,
+    /// Verifier `measured_boot_policy_name`: the measured-boot policy engine
+    /// (`accept-all`, `example`).
+    pub measured_boot_policy_name: String,
+    /// Verifier `require_allow_list_signatures`: runtime policies must come DSSE-signed.
+    pub require_allow_list_signatures: bool,
 }
 
 impl Default for ConfigOptions {
@@ -32,6 +37,8 @@ impl Default for ConfigOptions {
             ca_lifetime_days: 3650,
             ca_password: "interop-keystore".into(),
             require_ek_cert: true,
+            measured_boot_policy_name: "accept-all".into(),
+            require_allow_list_signatures: false,
         }
     }
 }
@@ -134,7 +141,7 @@ impl ConfigSet {
              quote_interval = {quote_interval}\n\
              max_upload_size = 104857600\n\
              request_timeout = 60.0\n\
-             measured_boot_policy_name = accept-all\n\
+             measured_boot_policy_name = {mb_policy_name}\n\
              measured_boot_imports = []\n\
              measured_boot_evaluate = once\n\
              severity_labels = [\"info\", \"notice\", \"warning\", \"error\", \"critical\", \"alert\", \"emergency\"]\n\
@@ -149,7 +156,7 @@ impl ConfigSet {
              persistent_store_encoding =\n\
              transparency_log_sign_algo = sha256\n\
              signed_attributes =\n\
-             require_allow_list_signatures = False\n\
+             require_allow_list_signatures = {require_sigs}\n\
              mode = pull\n\
              challenge_lifetime = 1800\n\
              verification_timeout = 0\n\
@@ -171,6 +178,8 @@ impl ConfigSet {
             registrar_tls = self.registrar_tls_port,
             quote_interval = opts.quote_interval,
             zmq = self.zmq_port,
+            mb_policy_name = opts.measured_boot_policy_name,
+            require_sigs = python_bool(opts.require_allow_list_signatures),
         )
     }
 
@@ -239,13 +248,14 @@ impl ConfigSet {
             verifier = self.verifier_port,
             registrar_tls = self.registrar_tls_port,
             store = self.tpm_cert_store.display(),
-            require_ek_cert = if opts.require_ek_cert {
-                "True"
-            } else {
-                "False"
-            },
+            require_ek_cert = python_bool(opts.require_ek_cert),
         )
     }
+}
+
+/// A boolean as upstream's templates write it.
+fn python_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
 }
 
 fn ca_conf(opts: &ConfigOptions) -> String {

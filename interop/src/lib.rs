@@ -18,6 +18,9 @@
 //!   a runtime policy for it;
 //! - [`measured_boot`]: a recorded UEFI event log played into the agent's log and PCRs;
 //! - [`scenarios`]: scenarios run against several pairings (runtime policy, measured boot);
+//! - [`measured_boot_policy`]: measured boot under the `example` policy engine, with a
+//!   reference state made by our `keylime-policy`;
+//! - [`signed_runtime_policy`]: DSSE-signed runtime policies at a verifier requiring them;
 //! - [`pyliteral`]: the JSON and Python-`dict` documents the tenant prints, keys in order;
 //! - [`transcript`]: upstream tenant output with the run-specific values masked, so runs
 //!   against upstream's servers and ours can be compared line by line.
@@ -29,10 +32,12 @@ pub mod agent;
 pub mod config_files;
 pub mod ima;
 pub mod measured_boot;
+pub mod measured_boot_policy;
 pub mod process;
 pub mod pyliteral;
 pub mod scenarios;
 pub mod services;
+pub mod signed_runtime_policy;
 pub mod tenant;
 pub mod transcript;
 pub mod upstream;

@@ -16,7 +16,13 @@ pub const RECORDED_LOG: &str = "eventlog/keylime-tests/mb_log.bin";
 pub fn play_event_log(log: &Path, tcti: &str) -> usize {
     let path = keylime_testkit::testdata(RECORDED_LOG);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
-    let parsed = EventLog::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    play_log_bytes(log, tcti, &bytes)
+}
+
+/// Writes the event log `bytes` to `log` and extends its events into the TPM behind
+/// `tcti`. Returns the number of events extended.
+pub fn play_log_bytes(log: &Path, tcti: &str, bytes: &[u8]) -> usize {
+    let parsed = EventLog::parse(bytes).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
     assert_eq!(
         parsed.startup_locality.unwrap_or(0),
         0,
@@ -46,7 +52,7 @@ pub fn play_event_log(log: &Path, tcti: &str) -> usize {
         );
         extended += 1;
     }
-    std::fs::write(log, &bytes).unwrap_or_else(|e| panic!("writing {}: {e}", log.display()));
+    std::fs::write(log, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", log.display()));
     extended
 }
 

@@ -30,17 +30,27 @@ impl Deployment {
     /// Starts the services of `services` and our agent `id`, and waits until the agent is
     /// active at the registrar.
     pub async fn start(services: Implementation, id: &str) -> Deployment {
+        Deployment::start_with(services, id, &ConfigOptions::default(), &[]).await
+    }
+
+    /// Like [`Deployment::start`] with `opts`; the local CAs of the `spare` TPMs (for more
+    /// agents, see [`Deployment::add_agent`]) are trusted too.
+    pub async fn start_with(
+        services: Implementation,
+        id: &str,
+        opts: &ConfigOptions,
+        spare: &[&Swtpm],
+    ) -> Deployment {
         let tpm = Swtpm::start_with_ek_certs();
         let work = tempfile::tempdir().expect("temporary directory");
         let store = keylime_e2e::cert_store_from_localca(
             tpm.localca_dir().expect("swtpm local CA"),
             &work.path().join("tpm_cert_store"),
         );
-        let config = ConfigSet::write(
-            &work.path().join("deploy"),
-            &store,
-            &ConfigOptions::default(),
-        );
+        for (i, other) in spare.iter().enumerate() {
+            trust_local_ca(other, &store, &format!("spare{i}-"));
+        }
+        let config = ConfigSet::write(&work.path().join("deploy"), &store, opts);
         let verifier = start_verifier(services, &config).await;
         let registrar = start_registrar(services, &config).await;
         let mut agent = OurAgent::start(&work.path().join("agent"), id, &config, tpm);
@@ -55,9 +65,23 @@ impl Deployment {
         }
     }
 
+    /// Starts another agent `id` of ours on `tpm` (one of the `spare` TPMs of
+    /// [`Deployment::start_with`]) and waits until it is active at the registrar.
+    pub async fn add_agent(&self, id: &str, tpm: Swtpm) -> OurAgent {
+        let mut agent = OurAgent::start(&self.work.path().join(id), id, &self.config, tpm);
+        agent.wait_serving().await;
+        agent.wait_active_at_registrar(&self.config).await;
+        agent
+    }
+
     /// Waits until upstream's tenant reports `state` with at least `min` attestations.
     pub async fn wait_state(&self, min: u64, state: &str) -> Value {
-        let id = self.agent.id.clone();
+        self.wait_agent_state(&self.agent.id, min, state).await
+    }
+
+    /// Like [`Deployment::wait_state`] for agent `id`.
+    pub async fn wait_agent_state(&self, id: &str, min: u64, state: &str) -> Value {
+        let id = id.to_string();
         poll(
             Duration::from_secs(90),
             &format!("the verifier to report {state}"),
@@ -76,7 +100,12 @@ impl Deployment {
 
     /// Runs upstream's `keylime_tenant -c add -u <id> <extra>` and asserts it succeeded.
     pub async fn upstream_add(&self, extra: &[&str]) {
-        let mut args = vec!["-c", "add", "-u", &self.agent.id];
+        self.upstream_add_agent(&self.agent.id, extra).await;
+    }
+
+    /// Like [`Deployment::upstream_add`] for agent `id`.
+    pub async fn upstream_add_agent(&self, id: &str, extra: &[&str]) {
+        let mut args = vec!["-c", "add", "-u", id];
         args.extend_from_slice(extra);
         let add = upstream_tenant(&self.config, &args).await;
         assert!(
@@ -189,4 +218,20 @@ pub async fn measured_boot(pairing: &str, services: Implementation, id: &str) {
         format!("measured_boot.invalid_pcr_{BOOT_PCR}"),
         "{failed}"
     );
+}
+
+/// Copies the CA certificates of `tpm`'s local CA into `store`, names prefixed by `prefix`
+/// (every swtpm has its own CA, with the same file names).
+fn trust_local_ca(tpm: &Swtpm, store: &std::path::Path, prefix: &str) {
+    let ca = tpm.localca_dir().expect("swtpm local CA");
+    for entry in std::fs::read_dir(ca)
+        .expect("reading the local CA")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with("cert.pem") {
+            std::fs::copy(entry.path(), store.join(format!("{prefix}{name}")))
+                .expect("copying a local CA certificate");
+        }
+    }
 }

@@ -77,6 +77,9 @@ pub fn check_runtime_policy(
             e.upstream_message()
         ))
     })?;
+    // As upstream, a key only counts with a signed (DSSE) policy: an unsigned policy sent
+    // with a key is "no key was given" (401), not "not signed".
+    let key = key.filter(|_| matches!(doc, PolicyDocument::Dsse { .. }));
     if require_signature && key.is_none() {
         return Err(PolicyCheckError::Signature(
             "Runtime policy signature verification required but no key was given!".into(),
