@@ -104,16 +104,59 @@ pub async fn add(state: &AppState, id: &str, body: &[u8]) -> Result<Response, Ap
     Ok(ok(EmptyResults {}))
 }
 
-/// Upstream's four cases for the runtime policy of a new agent: name and policy → store
-/// under the name (409 if taken); name only → it must exist (404); policy only → store
-/// under the agent id; neither → no runtime policy.
+/// Upstream's four cases for a new agent's runtime or measured-boot policy: name and policy
+/// → store under the name (409 if taken); name only → it must exist (404); policy only →
+/// store under the agent id (409 if taken); neither → no policy. Returns the name the agent
+/// uses and, when a policy must be created with the agent, its text.
+async fn resolve_policy(
+    state: &AppState,
+    kind: PolicyKind,
+    id: &str,
+    name: Option<String>,
+    text: Option<String>,
+) -> Result<(Option<String>, Option<String>), ApiError> {
+    let repo = state.store.verifier();
+    let taken = |n: &str| {
+        ApiError::Conflict(match kind {
+            PolicyKind::Runtime => format!(
+                "IMA policy with name {n} already exists. Please use a different name or delete the allowlist from the verifier."
+            ),
+            PolicyKind::MeasuredBoot if n == id => format!(
+                "mb_policy with name {n} already exists. You can delete the mb_policy from the verifier."
+            ),
+            PolicyKind::MeasuredBoot => format!(
+                "mb_policy with name {n} already exists. Please use a different name or delete the mb_policy from the verifier."
+            ),
+        })
+    };
+    let (name, text) = match (name, text) {
+        (None, None) => return Ok((None, None)),
+        (Some(n), None) => {
+            if repo.policy_generation(kind, &n).await?.is_none() {
+                return Err(ApiError::NotFound(match kind {
+                    PolicyKind::Runtime => format!("Could not find IMA policy with name {n}!"),
+                    PolicyKind::MeasuredBoot => {
+                        format!("Could not find mb_policy with name {n}!")
+                    }
+                }));
+            }
+            return Ok((Some(n), None));
+        }
+        (n, Some(t)) => (n.unwrap_or_else(|| id.to_owned()), t),
+    };
+    if repo.policy_generation(kind, &name).await?.is_some() {
+        return Err(taken(&name));
+    }
+    Ok((Some(name), Some(text)))
+}
+
+/// The runtime policy of a new agent (see [`resolve_policy`]).
 async fn runtime_policy_for(
     state: &AppState,
     id: &str,
     request: &AddAgentRequest,
     new: &mut NewPolicies,
 ) -> Result<Option<String>, ApiError> {
-    let repo = state.store.verifier();
     let name = request
         .runtime_policy_name
         .clone()
@@ -121,93 +164,33 @@ async fn runtime_policy_for(
     let text = if request.runtime_policy.trim().is_empty() {
         None
     } else {
-        Some(policies::decode_runtime_policy(
-            state,
-            &request.runtime_policy,
-            request.runtime_policy_key.as_deref(),
-        )?)
+        Some(
+            policies::decode_runtime_policy(
+                state,
+                &request.runtime_policy,
+                request.runtime_policy_key.as_deref(),
+            )
+            .await?,
+        )
     };
-    let exists = |n: String| async move {
-        repo.policy_generation(PolicyKind::Runtime, &n)
-            .await
-            .map(|g| g.is_some())
-    };
-    Ok(match (name, text) {
-        (Some(n), Some(t)) => {
-            if exists(n.clone()).await? {
-                return Err(ApiError::Conflict(format!(
-                    "IMA policy with name {n} already exists. Please use a different name or delete the allowlist from the verifier."
-                )));
-            }
-            new.runtime = Some((n.clone(), t));
-            Some(n)
-        }
-        (Some(n), None) => {
-            if !exists(n.clone()).await? {
-                return Err(ApiError::NotFound(format!(
-                    "Could not find IMA policy with name {n}!"
-                )));
-            }
-            Some(n)
-        }
-        (None, Some(t)) => {
-            if exists(id.to_owned()).await? {
-                return Err(ApiError::Conflict(format!(
-                    "IMA policy with name {id} already exists. Please use a different name or delete the allowlist from the verifier."
-                )));
-            }
-            new.runtime = Some((id.to_owned(), t));
-            Some(id.to_owned())
-        }
-        (None, None) => None,
-    })
+    let (name, create) = resolve_policy(state, PolicyKind::Runtime, id, name, text).await?;
+    new.runtime = name.clone().zip(create);
+    Ok(name)
 }
 
-/// The same four cases for the measured-boot policy.
+/// The measured-boot policy of a new agent (see [`resolve_policy`]).
 async fn mb_policy_for(
     state: &AppState,
     id: &str,
     request: &AddAgentRequest,
     new: &mut NewPolicies,
 ) -> Result<Option<String>, ApiError> {
-    let repo = state.store.verifier();
     let name = Some(request.mb_policy_name.clone()).filter(|n| !n.is_empty());
     let value = request.mb_policy.clone().map(serde_json::Value::String);
     let text = policies::mb_policy_text(state, value.as_ref())?;
-    let exists = |n: String| async move {
-        repo.policy_generation(PolicyKind::MeasuredBoot, &n)
-            .await
-            .map(|g| g.is_some())
-    };
-    Ok(match (name, text) {
-        (Some(n), Some(t)) => {
-            if exists(n.clone()).await? {
-                return Err(ApiError::Conflict(format!(
-                    "mb_policy with name {n} already exists. Please use a different name or delete the mb_policy from the verifier."
-                )));
-            }
-            new.mb = Some((n.clone(), Some(t)));
-            Some(n)
-        }
-        (Some(n), None) => {
-            if !exists(n.clone()).await? {
-                return Err(ApiError::NotFound(format!(
-                    "Could not find mb_policy with name {n}!"
-                )));
-            }
-            Some(n)
-        }
-        (None, Some(t)) => {
-            if exists(id.to_owned()).await? {
-                return Err(ApiError::Conflict(format!(
-                    "mb_policy with name {id} already exists. You can delete the mb_policy from the verifier."
-                )));
-            }
-            new.mb = Some((id.to_owned(), Some(t)));
-            Some(id.to_owned())
-        }
-        (None, None) => None,
-    })
+    let (name, create) = resolve_policy(state, PolicyKind::MeasuredBoot, id, name, text).await?;
+    new.mb = name.clone().zip(create.map(Some));
+    Ok(name)
 }
 
 async fn owned(state: &AppState, id: &str) -> Result<VerifierAgent, ApiError> {

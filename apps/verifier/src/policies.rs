@@ -63,7 +63,10 @@ fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, ApiError> {
 }
 
 /// Decode `runtime_policy` (base64 text) and check it completely; returns the policy text.
-pub fn decode_runtime_policy(
+///
+/// Preparing a large policy (tens of MiB, a regex set) is CPU work: it runs on the blocking
+/// pool, not on the async workers that serve requests and polls.
+pub async fn decode_runtime_policy(
     state: &AppState,
     b64: &str,
     key_b64: Option<&str>,
@@ -83,13 +86,13 @@ pub fn decode_runtime_policy(
                 })?,
         ),
     };
-    check_runtime_policy(
-        text.as_bytes(),
-        key.as_deref(),
-        state.policy_settings.require_allow_list_signatures,
-    )
-    .map_err(|e| e.into_api_error())?;
-    Ok(text)
+    let require = state.policy_settings.require_allow_list_signatures;
+    tokio::task::spawn_blocking(move || {
+        check_runtime_policy(text.as_bytes(), key.as_deref(), require).map(|_| text)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?
+    .map_err(|e| e.into_api_error())
 }
 
 /// The `mb_policy` member as stored text (`None` for null/absent), checked against the
@@ -125,7 +128,7 @@ pub async fn put_runtime(
     let Some(b64) = req.runtime_policy.as_deref() else {
         return Err(ApiError::BadRequest("Runtime policy is missing".into()));
     };
-    let text = decode_runtime_policy(state, b64, req.runtime_policy_key.as_deref())?;
+    let text = decode_runtime_policy(state, b64, req.runtime_policy_key.as_deref()).await?;
     let tpm = tpm_policy_text(req.tpm_policy.as_ref());
     let repo = state.store.verifier();
     let kind = PolicyKind::Runtime;
