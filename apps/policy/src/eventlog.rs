@@ -54,11 +54,11 @@ pub fn create_measured_boot(args: &CreateMeasuredBoot) -> anyhow::Result<()> {
     let refstate = keylime_eventlog::refstate_from_log(&log, !args.without_secureboot)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let text = match refstate.as_object() {
-        Some(map) => crate::pyjson::to_string(&Ordered {
+        Some(map) => keylime_api::pyjson::try_dumps(&Ordered {
             map,
             order: &REFSTATE_KEYS,
         })?,
-        None => crate::pyjson::to_string(&refstate)?,
+        None => keylime_api::pyjson::try_dumps(&refstate)?,
     };
     write_output(&args.output, &text, "measured-boot reference state")
 }

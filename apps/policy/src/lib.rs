@@ -10,7 +10,6 @@ pub mod cli;
 pub mod eventlog;
 pub mod inspect_ima;
 pub mod output;
-pub mod pyjson;
 pub mod runtime;
 pub mod sign;
 

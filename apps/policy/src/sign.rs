@@ -114,7 +114,7 @@ pub fn run(args: &SignRuntime) -> anyhow::Result<()> {
     };
     write_output(
         &args.output,
-        &crate::pyjson::to_string(&envelope)?,
+        &keylime_api::pyjson::try_dumps(&envelope)?,
         "signed policy",
     )
 }

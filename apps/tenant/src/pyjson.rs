@@ -9,7 +9,8 @@
 //! printed as they are.
 
 use std::fmt::{self, Write as _};
-use std::io;
+
+pub use keylime_api::pyjson::{dumps, py_float_repr};
 
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
@@ -212,99 +213,9 @@ impl<'de> Deserialize<'de> for PyValue {
     }
 }
 
-/// `json.dumps(value)` for any serialisable value; struct fields keep their declared order.
-pub fn dumps<T: Serialize + ?Sized>(value: &T) -> String {
-    let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, PyFormatter);
-    if value.serialize(&mut ser).is_err() {
-        // Only non-string map keys fail, which none of our documents have.
-        return serde_json::to_string(value).unwrap_or_default();
-    }
-    String::from_utf8(out).unwrap_or_default()
-}
-
 /// `value` as Python's `json.dumps` writes it.
 pub fn python_dumps(value: &Value) -> String {
     dumps(value)
-}
-
-struct PyFormatter;
-
-impl serde_json::ser::Formatter for PyFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        if first { Ok(()) } else { w.write_all(b", ") }
-    }
-
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        if first { Ok(()) } else { w.write_all(b", ") }
-    }
-
-    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
-        w.write_all(b": ")
-    }
-
-    fn write_f64<W: ?Sized + io::Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
-        w.write_all(py_float_repr(value).as_bytes())
-    }
-
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        for c in fragment.chars() {
-            if c.is_ascii() && c != '\x7f' {
-                w.write_all(&[c as u8])?;
-            } else {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    write!(w, "\\u{u:04x}")?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Python's `repr(float)`: the shortest round-trip digits, positional for exponents -4 to
-/// 15 (`0.0001`, `1000000000000000.0`), otherwise `1e-05` / `1.5e+16`.
-pub fn py_float_repr(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    let sci = format!("{f:e}");
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => ("-", m),
-        None => ("", mantissa),
-    };
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
-    if !(-4..16).contains(&exp) {
-        let sign_exp = if exp < 0 { '-' } else { '+' };
-        return format!("{sign}{mantissa}e{sign_exp}{:02}", exp.unsigned_abs());
-    }
-    if exp < 0 {
-        let zeros = "0".repeat(exp.unsigned_abs() as usize - 1);
-        return format!("{sign}0.{zeros}{digits}");
-    }
-    let int_len = exp as usize + 1;
-    if digits.len() > int_len {
-        format!("{sign}{}.{}", &digits[..int_len], &digits[int_len..])
-    } else {
-        format!("{sign}{digits}{}.0", "0".repeat(int_len - digits.len()))
-    }
 }
 
 /// Python's `str.isprintable` for one character (Other and Separator categories, except
@@ -412,22 +323,6 @@ mod tests {
                 .repr(),
             "{'code': 201, 'status': 'Created', 'results': {}}"
         );
-    }
-
-    #[test]
-    fn float_repr() {
-        for (f, want) in [
-            (0.0, "0.0"),
-            (1.0, "1.0"),
-            (0.1, "0.1"),
-            (0.0001, "0.0001"),
-            (1e15, "1000000000000000.0"),
-            (1.5e16, "1.5e+16"),
-            (123.456, "123.456"),
-            (-2.5e-7, "-2.5e-07"),
-        ] {
-            assert_eq!(py_float_repr(f), want, "{f}");
-        }
     }
 
     #[test]

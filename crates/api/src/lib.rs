@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod encoding;
 pub mod envelope;
+pub mod pyjson;
 pub mod registrar;
 pub mod verifier;
 pub mod version;

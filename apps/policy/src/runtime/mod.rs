@@ -182,7 +182,7 @@ pub fn run(args: &CreateRuntime) -> anyhow::Result<()> {
     let text = if args.show_legacy_allowlist {
         legacy_allowlist(&policy.digests)
     } else {
-        crate::pyjson::to_string(&policy)?
+        keylime_api::pyjson::try_dumps(&policy)?
     };
     crate::output::write_output(&args.output, &text, "runtime policy")
 }

@@ -142,7 +142,7 @@ impl ImaKeyring {
             pubkeys: self.keys.iter().map(|(_, d)| b64.encode(d)).collect(),
             keyids: &keyids,
         };
-        Ok(crate::pyjson::to_string(&out)?)
+        Ok(keylime_api::pyjson::try_dumps(&out)?)
     }
 }
 
