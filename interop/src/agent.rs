@@ -12,6 +12,7 @@ use keylime_testkit::swtpm::Swtpm;
 use crate::config_files::ConfigSet;
 use crate::process::GroupProcess;
 use crate::services::{START_TIMEOUT, admin_client, admin_get};
+use crate::tenant::{TenantRun, upstream_tenant};
 use crate::{free_port, poll, wait_until};
 
 /// The PCR the scenarios' `tpm_policy` pins and then tamper with.
@@ -180,6 +181,52 @@ impl OurAgent {
         );
         std::fs::write(dir.join("action_list"), "record_revocation\n").expect("action_list");
         dir
+    }
+
+    /// Upstream tenant arguments that enrol this agent (`command` is `add` or `update`): the
+    /// zero `tpm_policy`, a payload from [`OurAgent::payload_include_dir`] encrypted for a
+    /// tenant CA created in `tenant_ca`, and `--verify`.
+    pub fn upstream_enrol_args(&self, command: &str, tenant_ca: &Path) -> Vec<String> {
+        [
+            "-c",
+            command,
+            "-u",
+            &self.id,
+            "--tpm_policy",
+            &zero_pcr_policy(),
+            "--cert",
+            &tenant_ca.display().to_string(),
+            "--include",
+            &self.payload_include_dir().display().to_string(),
+            "--verify",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    /// Enrols this agent with upstream's tenant (`-c add`, see
+    /// [`OurAgent::upstream_enrol_args`]) and checks it succeeded: identity quote validated,
+    /// key derived.
+    pub async fn enrol_with_upstream_tenant(
+        &self,
+        config: &ConfigSet,
+        tenant_ca: &Path,
+    ) -> TenantRun {
+        let args = self.upstream_enrol_args("add", tenant_ca);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let add = upstream_tenant(config, &args).await;
+        assert!(
+            add.success(),
+            "{}\nagent:\n{}",
+            add.output(),
+            self.process.output_tail(40)
+        );
+        add.assert_says(&format!(
+            "Quote from Agent {} (127.0.0.1:{}) validated",
+            self.id, self.port
+        ));
+        add.assert_says(&format!("Successful key derivation for Agent {}", self.id));
+        add
     }
 
     /// How many times the payload's `autorun.sh` has run.

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use keylime_e2e::cert_store_from_localca;
-use keylime_interop::agent::{OurAgent, POLICY_PCR, zero_pcr_policy};
+use keylime_interop::agent::{OurAgent, POLICY_PCR};
 use keylime_interop::config_files::{ConfigOptions, ConfigSet};
 use keylime_interop::services::{Implementation::Upstream, start_registrar, start_verifier};
 use keylime_interop::tenant::upstream_tenant;
@@ -116,35 +116,9 @@ mod upstream_verifier_and_tenant {
             PAIRING,
             "upstream tenant: -c add --tpm_policy --cert --include --verify",
         );
-        let include = agent.payload_include_dir();
-        let tenant_ca = work.path().join("tenant-ca");
-        let add = upstream_tenant(
-            &config,
-            &[
-                "-c",
-                "add",
-                "-u",
-                ID,
-                "--tpm_policy",
-                &zero_pcr_policy(),
-                "--cert",
-                tenant_ca.to_str().unwrap(),
-                "--include",
-                include.to_str().unwrap(),
-                "--verify",
-            ],
-        )
-        .await;
-        assert!(
-            add.success(),
-            "{}\nagent:\n{}",
-            add.output(),
-            agent.process.output_tail(40)
-        );
-        add.assert_says(&format!(
-            "Quote from Agent {ID} (127.0.0.1:{}) validated",
-            agent.port
-        ));
+        let add = agent
+            .enrol_with_upstream_tenant(&config, &work.path().join("tenant-ca"))
+            .await;
         add.assert_says(&format!(
             "Agent {ID} (127.0.0.1:{}) added to Verifier",
             agent.port

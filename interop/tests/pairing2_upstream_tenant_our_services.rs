@@ -18,11 +18,10 @@
 //! [`KNOWN_KEY_ORDER`] and [`KNOWN_MESSAGES`] (interop/FINDINGS.md) are reported but
 //! tolerated; any other difference fails the test.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use keylime_e2e::cert_store_from_localca;
-use keylime_interop::agent::{OurAgent, POLICY_PCR, zero_pcr_policy};
+use keylime_interop::agent::{OurAgent, POLICY_PCR};
 use keylime_interop::config_files::{ConfigOptions, ConfigSet};
 use keylime_interop::process::GroupProcess;
 use keylime_interop::services::{Implementation, start_registrar, start_verifier};
@@ -109,22 +108,8 @@ impl Side {
 
     /// `-c add` / `-c update` arguments: the zero `tpm_policy` and a `--cert` payload.
     fn enrol_args(&self, command: &str) -> Vec<String> {
-        let tenant_ca: PathBuf = self.work.path().join("tenant-ca");
-        [
-            "-c",
-            command,
-            "-u",
-            ID,
-            "--tpm_policy",
-            &zero_pcr_policy(),
-            "--cert",
-            &tenant_ca.display().to_string(),
-            "--include",
-            &self.agent.payload_include_dir().display().to_string(),
-            "--verify",
-        ]
-        .map(String::from)
-        .to_vec()
+        self.agent
+            .upstream_enrol_args(command, &self.work.path().join("tenant-ca"))
     }
 
     async fn tenant(&self, args: &[String]) -> TenantRun {

@@ -102,35 +102,9 @@ async fn pull_loop(pairing: &str, registrar: Implementation, verifier: Implement
     let include = agent.payload_include_dir();
     match tenant {
         Upstream => {
-            let tenant_ca = work.path().join("tenant-ca");
-            let add = upstream_tenant(
-                &config,
-                &[
-                    "-c",
-                    "add",
-                    "-u",
-                    id,
-                    "--tpm_policy",
-                    &zero_pcr_policy(),
-                    "--cert",
-                    tenant_ca.to_str().unwrap(),
-                    "--include",
-                    include.to_str().unwrap(),
-                    "--verify",
-                ],
-            )
-            .await;
-            assert!(
-                add.success(),
-                "{}\nagent:\n{}",
-                add.output(),
-                agent.process.output_tail(40)
-            );
-            add.assert_says(&format!(
-                "Quote from Agent {id} (127.0.0.1:{}) validated",
-                agent.port
-            ));
-            add.assert_says(&format!("Successful key derivation for Agent {id}"));
+            agent
+                .enrol_with_upstream_tenant(&config, &work.path().join("tenant-ca"))
+                .await;
         }
         Ours => {
             let cert = our_tenant_cert_dir(&work.path().join("payload"), &include);
