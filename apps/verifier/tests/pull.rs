@@ -19,13 +19,7 @@ async fn tampered_pcr_is_caught_and_polling_stops() {
     let v = start_verifier(dir.path()).await;
     let admin = client(&v, true);
     let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
-    let (code, body) = call(
-        admin
-            .post(url(&v, "/v2.6/agents/t1"))
-            .json(&agent.add_body()),
-    )
-    .await;
-    assert_eq!(code, 200, "{body}");
+    common::enrol(&admin, &v, &agent, "t1").await;
     wait_status(&admin, &v, "t1", LIMIT, "3 attestations", |_, b| {
         b["results"]["operational_state"] == 3
             && b["results"]["attestation_count"].as_u64() >= Some(3)
@@ -67,13 +61,7 @@ async fn unreachable_agent_goes_to_failed_after_retries() {
     let v = start_verifier(dir.path()).await;
     let admin = client(&v, true);
     let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
-    let (code, _) = call(
-        admin
-            .post(url(&v, "/v2.6/agents/u1"))
-            .json(&agent.add_body()),
-    )
-    .await;
-    assert_eq!(code, 200);
+    common::enrol(&admin, &v, &agent, "u1").await;
     wait_status(&admin, &v, "u1", LIMIT, "attested", |_, b| {
         b["results"]["attestation_count"].as_u64() >= Some(1)
     })
@@ -99,13 +87,7 @@ async fn restarted_verifier_resumes_polling() {
     let v = start_verifier(dir.path()).await;
     let admin = client(&v, true);
     let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
-    let (code, _) = call(
-        admin
-            .post(url(&v, "/v2.6/agents/r1"))
-            .json(&agent.add_body()),
-    )
-    .await;
-    assert_eq!(code, 200);
+    common::enrol(&admin, &v, &agent, "r1").await;
     let st = wait_status(&admin, &v, "r1", LIMIT, "attested twice", |_, b| {
         b["results"]["attestation_count"].as_u64() >= Some(2)
     })
@@ -185,13 +167,7 @@ async fn downgrade_after_attestation_is_refused() {
     let v = start_verifier(dir.path()).await;
     let admin = client(&v, true);
     let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
-    let (code, body) = call(
-        admin
-            .post(url(&v, "/v2.6/agents/d1"))
-            .json(&agent.add_body()),
-    )
-    .await;
-    assert_eq!(code, 200, "{body}");
+    common::enrol(&admin, &v, &agent, "d1").await;
     wait_status(&admin, &v, "d1", LIMIT, "attested at 2.6", |_, b| {
         b["results"]["attestation_count"].as_u64() >= Some(1)
     })

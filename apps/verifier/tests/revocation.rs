@@ -128,13 +128,7 @@ async fn webhook_down_then_up_gets_the_notice_after_a_retry() {
     .await;
     let admin = client(&v, true);
     let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
-    let (code, _) = call(
-        admin
-            .post(url(&v, "/v2.6/agents/d1"))
-            .json(&agent.add_body()),
-    )
-    .await;
-    assert_eq!(code, 200);
+    common::enrol(&admin, &v, &agent, "d1").await;
     wait_status(&admin, &v, "d1", LIMIT, "attested", |_, b| {
         b["results"]["attestation_count"].as_u64() >= Some(1)
     })
@@ -172,13 +166,7 @@ async fn pending_webhook_survives_a_verifier_restart() {
     let v = start_verifier_with(dir.path(), settings).await;
     let admin = client(&v, true);
     let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
-    let (code, _) = call(
-        admin
-            .post(url(&v, "/v2.6/agents/p1"))
-            .json(&agent.add_body()),
-    )
-    .await;
-    assert_eq!(code, 200);
+    common::enrol(&admin, &v, &agent, "p1").await;
     wait_status(&admin, &v, "p1", LIMIT, "attested", |_, b| {
         b["results"]["attestation_count"].as_u64() >= Some(1)
     })

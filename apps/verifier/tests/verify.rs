@@ -19,13 +19,7 @@ async fn verify_identity_answers_upstream_shapes() {
     let admin = client(&v, true);
     let anon = client(&v, false);
     let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
-    let (code, _) = call(
-        admin
-            .post(url(&v, "/v2.6/agents/i1"))
-            .json(&agent.add_body()),
-    )
-    .await;
-    assert_eq!(code, 200);
+    common::enrol(&admin, &v, &agent, "i1").await;
     wait_status(&admin, &v, "i1", LIMIT, "attested", |_, b| {
         b["results"]["attestation_count"].as_u64() >= Some(1)
     })

@@ -113,6 +113,16 @@ pub async fn call(req: reqwest::RequestBuilder) -> (u16, Value) {
     (code, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// Enrols `agent` as `id` with its usual add body; asserts 200.
+pub async fn enrol(c: &reqwest::Client, v: &RunningVerifier, agent: &TestAgent, id: &str) {
+    let (code, body) = call(
+        c.post(url(v, &format!("/v2.6/agents/{id}")))
+            .json(&agent.add_body()),
+    )
+    .await;
+    assert_eq!(code, 200, "add {id}: {body}");
+}
+
 pub async fn status(c: &reqwest::Client, v: &RunningVerifier, id: &str) -> (u16, Value) {
     call(c.get(url(v, &format!("/v2.6/agents/{id}")))).await
 }
