@@ -48,7 +48,7 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
     }
 }
 
-async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
+async fn handle(state: &Arc<AppState>, req: Request) -> Result<Response, ApiError> {
     let route = resolve(req.method(), req.uri().path(), req.uri().query())?;
     if let Some(action) = route.admin_action() {
         let admin = req
@@ -77,7 +77,12 @@ async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
         Route::VerifyIdentity => verify::identity(state, req.uri()).await,
         Route::VerifyEvidence => {
             let body = read_body(req.into_body(), state.max_body_bytes).await?;
-            verify::evidence(state, &body)
+            // Policy preparation and the IMA/boot-log checks are CPU work: off the async
+            // workers.
+            let state = Arc::clone(state);
+            tokio::task::spawn_blocking(move || verify::evidence(&state, &body))
+                .await
+                .map_err(|e| ApiError::Internal(e.into()))?
         }
         Route::ListPolicies(kind) => policies::list(state, kind).await,
         Route::Policy { kind, name, op } => match op {

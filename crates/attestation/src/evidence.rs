@@ -114,8 +114,12 @@ pub(crate) fn measured_boot(
         None => None,
     };
     let Some(mb) = mb else {
-        // No policy: the log only yields boot aggregates for IMA.
+        // No policy: the log only yields boot aggregates for IMA, which only a list read
+        // from entry 0 (where `boot_aggregate` is) can use.
+        let from_start = evidence.ima_measurement_list.is_some()
+            && evidence.ima_measurement_list_entry.unwrap_or(0) == 0;
         let boot_aggregates = log
+            .filter(|_| from_start)
             .and_then(|l| keylime_eventlog::parse(&l).ok())
             .map(|parsed| keylime_eventlog::boot_aggregates(&keylime_eventlog::replay(&parsed)))
             .unwrap_or_default();
