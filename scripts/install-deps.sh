@@ -12,6 +12,7 @@ have tpm2_getcap || need_pkgs+=(tpm2-tools)
 have curl || need_pkgs+=(curl)
 have openssl || need_pkgs+=(openssl)
 have psql || need_pkgs+=(postgresql-client)
+have c++ || need_pkgs+=(g++) # libFuzzer, built by the fuzz targets (scripts/fuzz.sh)
 
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "==> installing Debian packages: ${need_pkgs[*]}"

@@ -25,3 +25,8 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
+
+# A short run of every fuzz target (the long runs are scripts/fuzz.sh with more seconds);
+# the committed seeds and crash reproducers already ran above, in keylime-fuzz's tests.
+echo "==> fuzzing (${KEYLIME_FUZZ_SECONDS:-5}s per target)"
+./scripts/fuzz.sh "${KEYLIME_FUZZ_SECONDS:-5}"

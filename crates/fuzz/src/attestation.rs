@@ -1,0 +1,119 @@
+//! The quote string through the attestation engine, as the verifier runs it on an agent's
+//! quote. The fuzzer's bytes are taken as the quote string; it is checked as sent (the
+//! signature almost never verifies), then re-signed with a software P-256 AK so that the
+//! nonce, PCR blob, PCR digest, clock and `tpm_policy` checks behind the signature are
+//! reached too, twice in a row (the second round against the first round's state).
+
+use std::sync::{Arc, OnceLock};
+
+use keylime_attestation::{
+    AcceptedAlgorithms, AgentPolicy, AgentState, Nonce, PreparedPolicy, QuoteEvidence,
+    SeverityPolicy, TpmPolicy, attest, verify_quote,
+};
+use keylime_tpm::alg::id;
+use keylime_tpm::marshal::Writer;
+use keylime_tpm::{Attest, HashAlg, Signature, quote as quote_string};
+use p256::ecdsa::SigningKey;
+use p256::ecdsa::signature::hazmat::PrehashSigner;
+
+/// The attributes `tpm2_createak` sets.
+const AK_ATTRIBUTES: u32 = 0x0005_0072;
+
+/// The `tpm_policy` of the fuzzed agent: PCR 0 all zeros (what a fresh SHA-256 bank holds).
+const TPM_POLICY: &str =
+    r#"{"0": ["0000000000000000000000000000000000000000000000000000000000000000"], "mask": "0x1"}"#;
+
+struct SoftAk {
+    key: SigningKey,
+    policy: PreparedPolicy,
+}
+
+fn soft_ak() -> &'static SoftAk {
+    static AK: OnceLock<SoftAk> = OnceLock::new();
+    AK.get_or_init(|| {
+        let key = SigningKey::from_slice(&[0x5A; 32]).expect("fixed P-256 scalar");
+        let point = key.verifying_key().to_encoded_point(false);
+        let mut t = Writer::new();
+        t.u16(id::ECC).u16(id::SHA256).u32(AK_ATTRIBUTES).tpm2b(&[]);
+        t.u16(id::NULL)
+            .u16(id::ECDSA)
+            .u16(id::SHA256)
+            .u16(3)
+            .u16(id::NULL);
+        t.tpm2b(point.x().expect("x")).tpm2b(point.y().expect("y"));
+        let mut w = Writer::new();
+        w.tpm2b(&t.into_vec());
+        let names = |xs: &[&str]| xs.iter().map(ToString::to_string).collect();
+        let policy = AgentPolicy {
+            ak_tpm: w.into_vec(),
+            tpm_policy: TpmPolicy::from_json_str(TPM_POLICY).expect("fixed tpm_policy"),
+            accept: AcceptedAlgorithms {
+                hash: names(&["sha1", "sha256", "sha384", "sha512"]),
+                encryption: names(&["ecc"]),
+                signing: names(&["ecdsa"]),
+            },
+            check_pcr16: false,
+            check_clock: true,
+        };
+        let policy = PreparedPolicy::new(&policy, Arc::new(SeverityPolicy::default()))
+            .expect("software AK parses");
+        SoftAk { key, policy }
+    })
+}
+
+/// The quote string of `attest` and `pcr_blob` signed by the software AK with `hash`
+/// (`None` when the hash cannot sign with P-256).
+pub fn signed_quote_string(attest: &[u8], hash: HashAlg, pcr_blob: &[u8]) -> Option<String> {
+    let sig: p256::ecdsa::Signature = soft_ak().key.sign_prehash(&hash.digest(attest)).ok()?;
+    let (r, s) = sig.split_bytes();
+    let sig = Signature::Ecdsa {
+        hash,
+        r: r.to_vec(),
+        s: s.to_vec(),
+    };
+    Some(quote_string::encode_quote_string(
+        attest,
+        &sig.to_bytes(),
+        pcr_blob,
+    ))
+}
+
+/// The nonce the quote string is checked against as sent.
+pub const NONCE: &str = "abcdefghij0123456789";
+
+/// See the module docs.
+pub fn quote(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let ak = soft_ak();
+    let nonce = Nonce::Text(NONCE.into());
+    let _ = verify_quote(text, &ak.policy.ak, &nonce, HashAlg::Sha256, None);
+
+    let Ok(parts) = quote_string::decode_quote_string(text) else {
+        return;
+    };
+    let Ok(parsed) = Attest::parse(&parts.attest) else {
+        return;
+    };
+    let hash = Signature::parse(&parts.signature)
+        .map(|s| s.hash())
+        .unwrap_or(HashAlg::Sha256);
+    let Some(text) = signed_quote_string(&parts.attest, hash, &parts.pcr_blob) else {
+        return;
+    };
+    let evidence = QuoteEvidence {
+        quote: text.as_str().into(),
+        hash_alg: hash.to_string().into(),
+        enc_alg: "ecc".into(),
+        sign_alg: "ecdsa".into(),
+        ..Default::default()
+    };
+    let nonce = Nonce::Bytes(parsed.extra_data.clone());
+    let first = attest(&evidence, &nonce, &ak.policy, &AgentState::default());
+    let second = attest(&evidence, &nonce, &ak.policy, &first.next_state);
+    if first.passed() {
+        assert!(first.pcrs.is_some(), "a passing quote reports its PCRs");
+    }
+    let _ = second;
+}
