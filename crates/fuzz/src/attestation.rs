@@ -10,14 +10,11 @@ use keylime_attestation::{
     AcceptedAlgorithms, AgentPolicy, AgentState, Nonce, PreparedPolicy, QuoteEvidence,
     SeverityPolicy, TpmPolicy, attest, verify_quote,
 };
-use keylime_tpm::alg::id;
 use keylime_tpm::marshal::Writer;
+use keylime_tpm::templates::ak_ecc_with_unique;
 use keylime_tpm::{Attest, HashAlg, Signature, quote as quote_string};
 use p256::ecdsa::SigningKey;
 use p256::ecdsa::signature::hazmat::PrehashSigner;
-
-/// The attributes `tpm2_createak` sets.
-const AK_ATTRIBUTES: u32 = 0x0005_0072;
 
 /// The `tpm_policy` of the fuzzed agent: PCR 0 all zeros (what a fresh SHA-256 bank holds).
 const TPM_POLICY: &str =
@@ -33,19 +30,16 @@ fn soft_ak() -> &'static SoftAk {
     AK.get_or_init(|| {
         let key = SigningKey::from_slice(&[0x5A; 32]).expect("fixed P-256 scalar");
         let point = key.verifying_key().to_encoded_point(false);
-        let mut t = Writer::new();
-        t.u16(id::ECC).u16(id::SHA256).u32(AK_ATTRIBUTES).tpm2b(&[]);
-        t.u16(id::NULL)
-            .u16(id::ECDSA)
-            .u16(id::SHA256)
-            .u16(3)
-            .u16(id::NULL);
-        t.tpm2b(point.x().expect("x")).tpm2b(point.y().expect("y"));
-        let mut w = Writer::new();
-        w.tpm2b(&t.into_vec());
+        let tpmt = ak_ecc_with_unique(
+            HashAlg::Sha256,
+            point.x().expect("x"),
+            point.y().expect("y"),
+        );
+        let mut ak_tpm = Writer::new();
+        ak_tpm.tpm2b(&tpmt);
         let names = |xs: &[&str]| xs.iter().map(ToString::to_string).collect();
         let policy = AgentPolicy {
-            ak_tpm: w.into_vec(),
+            ak_tpm: ak_tpm.into_vec(),
             tpm_policy: TpmPolicy::from_json_str(TPM_POLICY).expect("fixed tpm_policy"),
             accept: AcceptedAlgorithms {
                 hash: names(&["sha1", "sha256", "sha384", "sha512"]),

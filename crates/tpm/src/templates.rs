@@ -133,8 +133,15 @@ pub fn ak_template(hash: HashAlg, sign: SignAlg) -> Vec<u8> {
     if sign.is_rsa() {
         rsa_tpmt(hash, AK_ATTRIBUTES, &[], None, scheme, 2048, &[])
     } else {
-        ecc_tpmt(hash, AK_ATTRIBUTES, &[], None, scheme, 3, &[], &[])
+        ak_ecc_with_unique(hash, &[], &[])
     }
+}
+
+/// The ECDSA P-256 AK of [`ak_template`] with a given point in `unique` (the public area
+/// of such an AK; software AKs in tests and fuzzing are built with it).
+pub fn ak_ecc_with_unique(hash: HashAlg, x: &[u8], y: &[u8]) -> Vec<u8> {
+    let scheme = Some((SignAlg::Ecdsa.tpm_id(), hash));
+    ecc_tpmt(hash, AK_ATTRIBUTES, &[], None, scheme, 3, x, y)
 }
 
 #[cfg(test)]
@@ -165,5 +172,9 @@ mod tests {
         let ak = Public::from_tpmt(&ak_template(HashAlg::Sha256, SignAlg::Ecdsa)).unwrap();
         assert_eq!(ak.object_attributes, 0x0005_0072);
         assert_eq!(ak.scheme.and_then(|s| s.sign_alg()), Some(SignAlg::Ecdsa));
+        let ak = Public::from_tpmt(&ak_ecc_with_unique(HashAlg::Sha256, &[1; 32], &[2; 32]));
+        assert!(
+            matches!(ak.unwrap().key, PublicKey::Ecc { ref x, ref y, .. } if x == &[1; 32] && y == &[2; 32])
+        );
     }
 }

@@ -12,6 +12,7 @@ use keylime_attestation::{
 use keylime_tpm::alg::id;
 use keylime_tpm::attest::{ST_ATTEST_QUOTE, TPM_GENERATED_VALUE};
 use keylime_tpm::marshal::Writer;
+use keylime_tpm::templates::ak_ecc_with_unique;
 use keylime_tpm::{ClockInfo, HashAlg, PcrSelection, SignAlg, Signature, pcr_blob, pcr_digest};
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use rand::SeedableRng;
@@ -63,16 +64,9 @@ impl SoftAk {
     pub fn p256() -> SoftAk {
         let sk = p256::ecdsa::SigningKey::from_slice(&[0x5A; 32]).expect("P-256 key");
         let pt = sk.verifying_key().to_encoded_point(false);
-        let mut t = Writer::new();
-        t.u16(id::ECC).u16(id::SHA256).u32(AK_ATTRIBUTES).tpm2b(&[]);
-        t.u16(id::NULL)
-            .u16(id::ECDSA)
-            .u16(id::SHA256)
-            .u16(3)
-            .u16(id::NULL);
-        t.tpm2b(pt.x().expect("x")).tpm2b(pt.y().expect("y"));
+        let t = ak_ecc_with_unique(HashAlg::Sha256, pt.x().expect("x"), pt.y().expect("y"));
         let mut w = Writer::new();
-        w.tpm2b(&t.into_vec());
+        w.tpm2b(&t);
         SoftAk {
             key: SoftKey::P256(sk),
             ak_tpm: w.into_vec(),
