@@ -58,6 +58,7 @@ async fn start_webhook(dep: &Deployment) -> (String, Arc<Mutex<Vec<serde_json::V
         listener,
         Some(tokio_rustls::TlsAcceptor::from(config)),
         app,
+        keylime_web::limits::ConnectionLimits::default(),
         rx,
     ));
     (format!("https://127.0.0.1:{port}/hook"), received)

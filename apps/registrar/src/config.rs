@@ -70,6 +70,7 @@ impl RegistrarSettings {
             },
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout: crate::settings::DEFAULT_REQUEST_TIMEOUT,
+            connections: keylime_web::limits::ConnectionLimits::from_config(&reg.connections),
         })
     }
 }

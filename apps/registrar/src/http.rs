@@ -11,6 +11,6 @@ use crate::error::ApiError;
 pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     read_limited(body, limit).await.map_err(|e| match e {
         BodyError::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
-        BodyError::Read(_) => ApiError::BadRequest(e.to_string()),
+        BodyError::Read(_) | BodyError::TimedOut { .. } => ApiError::BadRequest(e.to_string()),
     })
 }

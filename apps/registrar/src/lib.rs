@@ -117,10 +117,17 @@ pub async fn start(settings: RegistrarSettings) -> anyhow::Result<RunningRegistr
     let http_addr = http.local_addr()?;
     let https_addr = https.local_addr()?;
 
+    let limits = settings.connections.clone().within_fd_limit(2);
     let (shutdown, rx) = watch::channel(false);
     let tasks = vec![
-        tokio::spawn(listener::serve(http, None, app.clone(), rx.clone())),
-        tokio::spawn(listener::serve(https, Some(tls.acceptor), app, rx)),
+        tokio::spawn(listener::serve(
+            http,
+            None,
+            app.clone(),
+            limits.clone(),
+            rx.clone(),
+        )),
+        tokio::spawn(listener::serve(https, Some(tls.acceptor), app, limits, rx)),
     ];
     tracing::info!(%http_addr, %https_addr, tls_dir = %tls.dir.display(), "registrar listening");
     Ok(RunningRegistrar {

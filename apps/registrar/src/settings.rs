@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use keylime_pki::CaOptions;
 use keylime_store::{DatabaseUrl, StoreOptions};
+use keylime_web::limits::ConnectionLimits;
 
 use crate::identity::TpmIdentity;
 
@@ -74,6 +75,9 @@ pub struct RegistrarSettings {
     pub max_body_bytes: usize,
     /// Whole-request deadline.
     pub request_timeout: Duration,
+    /// Connection limits of each listener (the cap is lowered at start to fit the
+    /// open-files limit).
+    pub connections: ConnectionLimits,
 }
 
 impl RegistrarSettings {
@@ -97,6 +101,7 @@ impl RegistrarSettings {
             tpm_identity: TpmIdentity::default(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            connections: ConnectionLimits::default(),
         }
     }
 }

@@ -24,6 +24,15 @@ pub enum ApiError {
     /// Body larger than allowed: 413.
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The body did not arrive in time: 408, and the connection is closed.
+    #[error("request body not received within {} s", .timeout.as_secs_f64())]
+    TimedOut { timeout: std::time::Duration },
+    /// Too many such requests in progress: 429 with `Retry-After`.
+    #[error("{reason}; retry later")]
+    TooManyRequests {
+        reason: String,
+        retry_after_secs: u64,
+    },
     /// Admin route without a trusted client certificate: 403.
     #[error("Action {action} requires admin authentication (mTLS certificate)")]
     AdminRequired { action: &'static str },
@@ -60,6 +69,24 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(_) => simple(StatusCode::CONFLICT),
             ApiError::Unauthorized(_) => simple(StatusCode::UNAUTHORIZED),
             ApiError::PayloadTooLarge { .. } => simple(StatusCode::PAYLOAD_TOO_LARGE),
+            ApiError::TimedOut { .. } => {
+                let mut response = simple(StatusCode::REQUEST_TIMEOUT);
+                response.headers_mut().insert(
+                    header::CONNECTION,
+                    header::HeaderValue::from_static("close"),
+                );
+                response
+            }
+            ApiError::TooManyRequests {
+                retry_after_secs, ..
+            } => {
+                let mut response = simple(StatusCode::TOO_MANY_REQUESTS);
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    header::HeaderValue::from(retry_after_secs),
+                );
+                response
+            }
             ApiError::AdminRequired { .. } => {
                 let body =
                     serde_json::to_vec(&ErrorDocument::forbidden(message)).unwrap_or_default();

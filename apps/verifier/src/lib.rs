@@ -5,14 +5,15 @@
 //!
 //! [`start`] runs the service in-process; `main.rs` only loads configuration and calls it.
 //! Modules: [`settings`] (configuration), `service`/`routes`/`agents` (HTTP: one function
-//! per operation), `verify` (`/verify/identity`, `/verify/evidence`), `pull` (the
-//! per-agent tasks, V delivery), `revocation` (notices to webhook and agents), `tls`,
-//! `listener`.
+//! per operation), `verify` (`/verify/identity`, `/verify/evidence`), `evidence_gate` (the
+//! limits of `/verify/evidence`), `pull` (the per-agent tasks, V delivery), `revocation`
+//! (notices to webhook and agents), `tls`, `listener`.
 
 #![forbid(unsafe_code)]
 
 mod agents;
 mod error;
+mod evidence_gate;
 mod http;
 use keylime_web::listener;
 mod policies;
@@ -37,6 +38,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
+pub use evidence_gate::EvidenceSettings;
 pub use settings::{PollTiming, RevocationSettings, TlsSetup, VerifierSettings};
 
 use crate::pull::{PullContext, Supervisor};
@@ -152,12 +154,14 @@ pub async fn start(settings: VerifierSettings) -> anyhow::Result<RunningVerifier
         quote_interval_secs: settings.timing.quote_interval.as_secs_f64(),
         max_body_bytes: settings.max_body_bytes,
         policy_settings: settings.policy.clone(),
+        evidence: evidence_gate::EvidenceGate::new(settings.evidence.clone()),
     });
     let (shutdown, rx) = watch::channel(false);
     let listener = tokio::spawn(listener::serve(
         listener,
         Some(tls.acceptor),
         service::app(state),
+        settings.connections.clone().within_fd_limit(1),
         rx,
     ));
     tracing::info!(%addr, tls_dir = %tls.dir.display(), "verifier listening");

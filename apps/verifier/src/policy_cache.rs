@@ -119,8 +119,18 @@ pub fn check_runtime_policy(
 
 /// Parse stored runtime-policy text (already checked on upload) and prepare it.
 pub fn prepare_runtime_policy(text: &str) -> Result<PreparedRuntimePolicy, String> {
+    prepare_runtime_policy_within(text, |_| Ok(()))
+}
+
+/// [`prepare_runtime_policy`] that first lets `limit` refuse a policy asking for too much
+/// work (before its excludes are compiled).
+pub fn prepare_runtime_policy_within(
+    text: &str,
+    limit: impl FnOnce(&keylime_ima::policy::RuntimePolicy) -> Result<(), String>,
+) -> Result<PreparedRuntimePolicy, String> {
     let doc = PolicyDocument::parse(text.as_bytes(), DEFAULT_MAX_POLICY_LEN, true)
         .map_err(|e| e.to_string())?;
+    limit(doc.policy())?;
     PreparedRuntimePolicy::prepare(doc.policy()).map_err(|e| e.to_string())
 }
 

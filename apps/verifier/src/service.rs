@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use keylime_store::Store;
 
 use crate::error::ApiError;
-use crate::http::{RequestLimits, read_body, request_context};
+use crate::evidence_gate::EvidenceGate;
+use crate::http::{RequestLimits, read_body, read_body_within, request_context};
 use crate::listener::ConnectionInfo;
 use crate::policy_cache::PolicySettings;
 use crate::pull::Supervisor;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub quote_interval_secs: f64,
     pub max_body_bytes: usize,
     pub policy_settings: PolicySettings,
+    /// Admission and limits of `/verify/evidence`.
+    pub evidence: EvidenceGate,
 }
 
 /// Build the router over `state`.
@@ -76,13 +79,24 @@ async fn handle(state: &Arc<AppState>, req: Request) -> Result<Response, ApiErro
         Route::Stop(id) => agents::stop(state, &id).await,
         Route::VerifyIdentity => verify::identity(state, req.uri()).await,
         Route::VerifyEvidence => {
-            let body = read_body(req.into_body(), state.max_body_bytes).await?;
+            // A slot is taken before the body is read, so slots bound memory as well as CPU.
+            let slot = state
+                .evidence
+                .admit(req.extensions().get::<ConnectionInfo>())?;
+            let limits = &state.evidence.settings;
+            let body =
+                read_body_within(req.into_body(), limits.max_body_bytes, limits.body_timeout)
+                    .await?;
             // Policy preparation and the IMA/boot-log checks are CPU work: off the async
             // workers.
             let state = Arc::clone(state);
-            tokio::task::spawn_blocking(move || verify::evidence(&state, &body))
-                .await
-                .map_err(|e| ApiError::Internal(e.into()))?
+            tokio::task::spawn_blocking(move || {
+                let response = verify::evidence(&state, &body);
+                drop(slot);
+                response
+            })
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?
         }
         Route::ListPolicies(kind) => policies::list(state, kind).await,
         Route::Policy { kind, name, op } => match op {

@@ -11,6 +11,9 @@ use keylime_attestation::SeverityRule;
 use keylime_config::{CaConfig, PeerVerification, TlsDirSetting, VerifierConfig};
 use keylime_pki::{CaOptions, KeyAlgorithm};
 use keylime_store::{DatabaseUrl, StoreOptions};
+use keylime_web::limits::ConnectionLimits;
+
+pub use crate::evidence_gate::EvidenceSettings;
 
 pub use crate::policy_cache::PolicySettings;
 pub use crate::revocation::RevocationSettings;
@@ -98,6 +101,11 @@ pub struct VerifierSettings {
     pub revocations: RevocationSettings,
     /// Runtime and measured-boot policy options.
     pub policy: PolicySettings,
+    /// Connection limits of the HTTPS listener (the cap is lowered at start to fit the
+    /// open-files limit).
+    pub connections: ConnectionLimits,
+    /// Limits of `POST /verify/evidence`.
+    pub evidence: EvidenceSettings,
 }
 
 impl VerifierSettings {
@@ -124,6 +132,8 @@ impl VerifierSettings {
             severity_policy: Vec::new(),
             revocations: RevocationSettings::default(),
             policy: PolicySettings::default(),
+            connections: ConnectionLimits::default(),
+            evidence: EvidenceSettings::default(),
         }
     }
 
@@ -209,6 +219,8 @@ impl VerifierSettings {
                 ignore_tomtou_errors: cfg.ignore_tomtou_errors,
                 require_allow_list_signatures: cfg.require_allow_list_signatures,
             },
+            connections: ConnectionLimits::from_config(&cfg.connections),
+            evidence: EvidenceSettings::from_config(&cfg.verify_evidence),
         })
     }
 }

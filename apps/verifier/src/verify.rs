@@ -20,7 +20,7 @@ use keylime_attestation::{
 use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, envelope};
-use crate::policy_cache::{check_mb_policy, prepare_runtime_policy};
+use crate::policy_cache::{check_mb_policy, prepare_runtime_policy_within};
 use crate::service::AppState;
 
 /// Required `/verify/evidence` data fields, in upstream's order.
@@ -207,7 +207,7 @@ pub fn evidence(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
     prepared.ignore_tomtou_errors = state.policy_settings.ignore_tomtou_errors;
     prepared.mb_evaluate_always = true;
     if let Some(text) = runtime_policy {
-        match prepare_runtime_policy(text) {
+        match prepare_runtime_policy_within(text, |p| state.evidence.check_runtime_policy(p)) {
             Ok(p) => prepared.runtime_policy = Some(Arc::new(p)),
             Err(e) => {
                 return Ok(bad_request(vec![failure(

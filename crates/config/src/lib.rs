@@ -29,8 +29,10 @@
 
 mod agent;
 mod ca;
+mod connections;
 mod durable;
 mod error;
+mod evidence;
 pub mod ini;
 mod logging;
 mod paths;
@@ -48,8 +50,10 @@ pub use agent::{
     agent_list,
 };
 pub use ca::CaConfig;
+pub use connections::ConnectionConfig;
 pub use durable::DurableAttestationConfig;
 pub use error::{ConfigError, Origin};
+pub use evidence::{EvidenceAccess, VerifyEvidenceConfig};
 pub use logging::{LogLevel, LoggingConfig};
 pub use paths::{
     CA_CERT_FILE, DatabaseUrl, PeerVerification, PoolSize, REGISTRAR_CA_DIR, TlsDirSetting,

@@ -7,6 +7,7 @@
 
 use std::path::PathBuf;
 
+use crate::connections::ConnectionConfig;
 use crate::durable::DurableAttestationConfig;
 use crate::error::ConfigError;
 use crate::ini::IniDocument;
@@ -83,6 +84,8 @@ pub struct RegistrarConfig {
     pub tpm_identity: TpmIdentity,
     /// `malformed_cert_action`.
     pub malformed_cert_action: MalformedCertAction,
+    /// Connection limits of each listener (our options).
+    pub connections: ConnectionConfig,
 }
 
 crate::service_loaders!(RegistrarConfig, Registrar);
@@ -137,6 +140,7 @@ impl RegistrarConfig {
                     _ => Err(format!("expected warn, reject or ignore, found {raw:?}")),
                 }
             })?,
+            connections: ConnectionConfig::read(&r, S)?,
             keylime_dir,
         };
         if config.tls_dir == TlsDirSetting::Generate {

@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
+use crate::connections::ConnectionConfig;
 use crate::durable::DurableAttestationConfig;
 use crate::error::{ConfigError, Origin};
+use crate::evidence::VerifyEvidenceConfig;
 use crate::ini::IniDocument;
 use crate::paths::{
     DatabaseUrl, PoolSize, TlsDirSetting, TlsFiles, TrustedCaSetting, VERIFIER_CA_DIR,
@@ -163,6 +165,10 @@ pub struct VerifierConfig {
     pub shutdown_drain_timeout: f64,
     /// `nonce_lifetime` in seconds (code-only option upstream).
     pub nonce_lifetime: u64,
+    /// Connection limits of the HTTPS listener (our options).
+    pub connections: ConnectionConfig,
+    /// Limits of `POST /verify/evidence` (our options).
+    pub verify_evidence: VerifyEvidenceConfig,
     /// The `[revocations]` section.
     pub revocations: RevocationsConfig,
 }
@@ -296,6 +302,8 @@ impl VerifierConfig {
             )?,
             shutdown_drain_timeout: r.seconds(S, "shutdown_drain_timeout", 10.0)?,
             nonce_lifetime: r.int(S, "nonce_lifetime", 60)?,
+            connections: ConnectionConfig::read(&r, S)?,
+            verify_evidence: VerifyEvidenceConfig::read(&r, S)?,
             revocations: RevocationsConfig {
                 enabled_revocation_notifications: r.list(
                     R,

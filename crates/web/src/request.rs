@@ -61,7 +61,13 @@ pub async fn request_context(
                 span.in_scope(|| {
                     tracing::warn!(timeout_s = timeout.as_secs_f64(), "request timed out")
                 });
-                (StatusCode::REQUEST_TIMEOUT, "request timed out").into_response()
+                // The body may be half read: the connection cannot carry another request.
+                (
+                    StatusCode::REQUEST_TIMEOUT,
+                    [(axum::http::header::CONNECTION, "close")],
+                    "request timed out",
+                )
+                    .into_response()
             }
         },
     };
@@ -87,6 +93,12 @@ pub enum BodyError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body did not arrive within the deadline (408; the connection is closed).
+    #[error("request body not received within {} s", .timeout.as_secs_f64())]
+    TimedOut {
+        /// The deadline.
+        timeout: Duration,
+    },
     /// The connection failed while reading.
     #[error("Could not read request body: {0}")]
     Read(String),
@@ -99,6 +111,18 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, BodyError> 
         Err(err) if err.is::<LengthLimitError>() => Err(BodyError::TooLarge { limit }),
         Err(err) => Err(BodyError::Read(err.to_string())),
     }
+}
+
+/// [`read_limited`] with a deadline for the whole body: a client trickling bytes cannot
+/// hold the request (and the memory read so far) longer than `timeout`.
+pub async fn read_limited_within(
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, BodyError> {
+    tokio::time::timeout(timeout, read_limited(body, limit))
+        .await
+        .unwrap_or(Err(BodyError::TimedOut { timeout }))
 }
 
 #[cfg(test)]
@@ -121,5 +145,34 @@ mod tests {
         ));
         let small = Body::from(vec![1u8; 10]);
         assert_eq!(read_limited(small, 1024).await.unwrap().len(), 10);
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_ends_times_out() {
+        // one byte arrives, then nothing more, ever
+        let deadline = Duration::from_millis(200);
+        let read = read_limited_within(Body::new(Trickle(true)), 1024, deadline).await;
+        assert!(
+            matches!(read, Err(BodyError::TimedOut { timeout }) if timeout == deadline),
+            "{read:?}"
+        );
+    }
+
+    struct Trickle(bool);
+
+    impl axum::body::HttpBody for Trickle {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            _cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            if std::mem::take(&mut self.0) {
+                std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from_static(b"{")))))
+            } else {
+                std::task::Poll::Pending
+            }
+        }
     }
 }

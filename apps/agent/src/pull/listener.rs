@@ -37,7 +37,10 @@ pub async fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(addr, scheme, "pull API listening");
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = keylime_web::listener::serve(listener, tls.map(TlsAcceptor::from), app, stop_rx);
+    // The agent's callers are the verifier and the tenant: the shared defaults fit.
+    let limits = keylime_web::limits::ConnectionLimits::default().within_fd_limit(1);
+    let server =
+        keylime_web::listener::serve(listener, tls.map(TlsAcceptor::from), app, limits, stop_rx);
     let mut server = std::pin::pin!(server);
     tokio::select! {
         () = &mut server => return Ok(()),
