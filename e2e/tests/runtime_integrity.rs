@@ -4,7 +4,9 @@
 //! a file whose IMA signature verifies with a policy key is measured (accepted though its
 //! digest is not listed), an unlisted file is measured (caught, the file named), and, on a
 //! second agent, an entry is removed from the middle of the served list (a broken chain,
-//! not a policy violation).
+//! not a policy violation). A third agent is deleted and added again with a new policy that
+//! lists a file measured in between, by value and then by name through a named policy
+//! deleted and created again: each time the verifier attests with the new policy.
 
 use std::path::Path;
 use std::time::Duration;
@@ -27,7 +29,8 @@ struct Enrolled {
     _registrar: Service,
     ima: ImaEmulator,
     _tpm: Swtpm,
-    _work: tempfile::TempDir,
+    work: tempfile::TempDir,
+    list: std::path::PathBuf,
 }
 
 async fn cvstatus(dep: &Deployment, id: &str) -> Option<serde_json::Value> {
@@ -41,7 +44,17 @@ fn runtime_policy(
     list: &Path,
     verification_keys: Option<String>,
 ) -> std::path::PathBuf {
-    let out = work.join("policy.json");
+    policy_file(work, list, verification_keys, "policy.json")
+}
+
+/// [`runtime_policy`] written to `work/name`.
+fn policy_file(
+    work: &Path,
+    list: &Path,
+    verification_keys: Option<String>,
+    name: &str,
+) -> std::path::PathBuf {
+    let out = work.join(name);
     let made = std::process::Command::new(bin("keylime-policy"))
         .args(["create", "runtime", "--ima-measurement-list"])
         .arg(list)
@@ -110,7 +123,8 @@ async fn enrol(id: &str, verification_keys: Option<String>) -> Enrolled {
         _registrar: registrar,
         ima,
         _tpm: tpm,
-        _work: work,
+        work,
+        list: list_path,
     }
 }
 
@@ -236,5 +250,68 @@ async fn entry_removed_from_the_middle_is_a_broken_chain() {
         "a chain failure, not a policy one: {s}\nverifier log:\n{}",
         e.verifier.output()
     );
+    let _ = e.agent.terminate().await;
+}
+
+/// Runs the tenant and asserts it succeeded.
+async fn tenant_ok(e: &Enrolled, args: &[&str]) {
+    let (ok, out) = e.dep.tenant(args).await;
+    assert!(
+        ok,
+        "tenant {args:?} failed: {out}\nverifier log:\n{}",
+        e.verifier.output()
+    );
+}
+
+/// Deletes `id` from the verifier and waits until it is gone.
+async fn delete_agent(e: &Enrolled, id: &str) {
+    tenant_ok(e, &["-c", "delete", "-u", id]).await;
+    wait_until(Duration::from_secs(60), "the agent gone", || async {
+        cvstatus(&e.dep, id).await.is_none().then_some(())
+    })
+    .await;
+}
+
+/// Deletes `id` from the verifier, measures a new file and returns a policy (written to
+/// `name`) made from the list that now holds it.
+async fn delete_then_measure(e: &mut Enrolled, id: &str, file: &str, name: &str) -> String {
+    delete_agent(e, id).await;
+    e.ima.append(&line_with_template_hash(&format!(
+        "ima-ng sha256:{} {file}",
+        hex::encode(Sha256::digest(file.as_bytes()))
+    )));
+    let policy = policy_file(e.work.path(), &e.list, None, name);
+    policy.to_str().unwrap().to_owned()
+}
+
+/// The named policy of [`re_added_agent_is_judged_by_its_new_policy_by_value_and_by_name`].
+const NAMED: [&str; 2] = ["--runtime-policy-name", "shared-policy"];
+
+/// Stores `policy` as the [`NAMED`] policy, adds `id` naming it, and waits until it is
+/// attested.
+async fn add_named_policy_and_agent(e: &Enrolled, id: &str, policy: &str) {
+    let add = ["-c", "addruntimepolicy", "--runtime-policy", policy];
+    tenant_ok(e, &[&add[..], &NAMED].concat()).await;
+    tenant_ok(e, &[&["-c", "add", "-u", id][..], &NAMED].concat()).await;
+    attested_beyond(e, id, 0, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_added_agent_is_judged_by_its_new_policy_by_value_and_by_name() {
+    const ID: &str = "2b7d9c40-6e15-4f83-a2c9-7d0e5b1f3a68";
+    let mut e = enrol(ID, None).await;
+    attested_beyond(&e, ID, 0, 2).await;
+
+    // By value: the policy stored under the agent's id is deleted with it and stored again.
+    let policy = delete_then_measure(&mut e, ID, "/usr/local/bin/after-delete", "p2.json").await;
+    tenant_ok(&e, &["-c", "add", "-u", ID, "--runtime-policy", &policy]).await;
+    attested_beyond(&e, ID, 0, 2).await;
+
+    // By name: a named policy deleted and created again under the same name.
+    delete_agent(&e, ID).await;
+    add_named_policy_and_agent(&e, ID, &policy).await;
+    let policy = delete_then_measure(&mut e, ID, "/usr/local/bin/after-recreate", "p3.json").await;
+    tenant_ok(&e, &[&["-c", "deleteruntimepolicy"][..], &NAMED].concat()).await;
+    add_named_policy_and_agent(&e, ID, &policy).await;
     let _ = e.agent.terminate().await;
 }

@@ -3,8 +3,10 @@
 //! Upload ([`check_runtime_policy`], [`check_mb_policy`]) proves a policy usable before it
 //! is stored: schema, DSSE signature (required with `require_allow_list_signatures`,
 //! checked whenever a key is given), excludes compiled, keys parsed. Attestation takes
-//! prepared policies from the [`PolicyCache`], keyed by name and the store's generation: a
-//! policy is parsed and indexed once per version and shared (`Arc`) by every agent naming
+//! prepared policies from the [`PolicyCache`], keyed by name and the store's generation
+//! (which never repeats for a name, even when a policy is deleted and created again, so a
+//! re-created policy is never mistaken for the old one): a policy is parsed and indexed once
+//! per version and shared (`Arc`) by every agent naming
 //! it, and an update reaches agents on their next attestation without touching their IMA
 //! progress.
 

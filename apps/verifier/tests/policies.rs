@@ -2,7 +2,8 @@
 //! (`tmp_policy`, raw policy text), list, update, delete with upstream's codes; policies in
 //! use by an agent kept (409); hostile bodies (not JSON, not base64, schema violations,
 //! regex bombs, unsigned with signatures required, oversized) refused with nothing stored;
-//! agents added with a policy by value or by name.
+//! agents added with a policy by value or by name; a policy deleted and created again under
+//! the same name is prepared again, never served from the cache.
 
 mod common;
 
@@ -251,4 +252,62 @@ fn p256_key_pem() -> (String, String) {
         .to_public_key_pem(p256::pkcs8::LineEnding::LF)
         .unwrap();
     (private, public)
+}
+
+/// A policy deleted and created again under the same name (an agent deleted and added
+/// again with a new policy by value, or a named policy through `/allowlists` and
+/// `/mbpolicies`) is prepared again: the cache never serves the deleted version.
+#[tokio::test]
+async fn policy_deleted_and_created_again_is_never_served_from_the_cache() {
+    use keylime_store::{DatabaseUrl, PolicyKind, Store, StoreOptions};
+    use keylime_verifier::policy_cache::{PolicyCache, PolicySettings};
+    let dir = tempfile::tempdir().unwrap();
+    let url = DatabaseUrl::Sqlite(dir.path().join("cv_data.sqlite"));
+    let store = Store::connect(&url, &StoreOptions::default())
+        .await
+        .unwrap();
+    let cache = PolicyCache::new(store.clone(), PolicySettings::default());
+    let repo = store.verifier();
+    let (old, new) = (("/usr/bin/old", "ab"), ("/usr/bin/new", "cd"));
+    for (name, first, second) in [
+        ("by-name", old, new),
+        ("by-name", new, old),
+        ("agent-id", old, new),
+    ] {
+        let text = |(path, d): (&str, &str)| policy_text(&[(path, &d.repeat(32))]);
+        assert!(
+            repo.add_policy(PolicyKind::Runtime, name, Some(&text(first)), None)
+                .await
+                .unwrap()
+        );
+        let p = cache.runtime(name).await.unwrap();
+        assert!(p.file_digests(first.0).is_some() && p.file_digests(second.0).is_none());
+        repo.delete_policy(PolicyKind::Runtime, name).await.unwrap();
+        assert!(
+            repo.add_policy(PolicyKind::Runtime, name, Some(&text(second)), None)
+                .await
+                .unwrap()
+        );
+        let p = cache.runtime(name).await.unwrap();
+        assert!(
+            p.file_digests(second.0).is_some() && p.file_digests(first.0).is_none(),
+            "{name}: the re-created policy is used"
+        );
+        repo.delete_policy(PolicyKind::Runtime, name).await.unwrap();
+    }
+    // Measured boot: a reference state deleted and created again as "nothing to evaluate".
+    let kind = PolicyKind::MeasuredBoot;
+    assert!(
+        repo.add_policy(kind, "mb", Some("{\"a\": 1}"), None)
+            .await
+            .unwrap()
+    );
+    assert!(!cache.mb("mb").await.unwrap().is_empty());
+    repo.delete_policy(kind, "mb").await.unwrap();
+    assert!(repo.add_policy(kind, "mb", None, None).await.unwrap());
+    assert!(
+        cache.mb("mb").await.unwrap().is_empty(),
+        "the re-created reference state is used"
+    );
+    store.close().await;
 }

@@ -1,5 +1,5 @@
 //! Named runtime and measured-boot policies on SQLite, PostgreSQL and MariaDB: CRUD with
-//! generations, hostile names and sizes refused before writing, agents stored together with
+//! generations that never repeat for a name (not even across delete and re-create), hostile names and sizes refused before writing, agents stored together with
 //! their new policies in one transaction, policies in use kept, and the policies named after
 //! a deleted agent removed when unused.
 
@@ -42,7 +42,8 @@ async fn named_policies_crud_with_generations(db: TestDb) {
                 .unwrap()
         );
         assert!(!repo.add_policy(kind, "p", Some("{}"), None).await.unwrap());
-        assert_eq!(repo.policy_generation(kind, "p").await.unwrap(), Some(1));
+        let first = repo.policy_generation(kind, "p").await.unwrap().unwrap();
+        assert!(first >= 1);
         assert!(
             repo.update_policy(kind, "p", Some("{\"a\":2}"), None)
                 .await
@@ -55,7 +56,8 @@ async fn named_policies_crud_with_generations(db: TestDb) {
                 .unwrap()
         );
         let p = repo.policy(kind, "p").await.unwrap().unwrap();
-        assert_eq!((p.body.as_deref(), p.generation), (Some("{\"a\":2}"), 2));
+        assert_eq!(p.body.as_deref(), Some("{\"a\":2}"));
+        assert!(p.generation > first, "an update takes a new generation");
         assert!(repo.add_policy(kind, "a", None, None).await.is_ok());
         assert_eq!(repo.policy_names(kind).await.unwrap(), ["a", "p"]);
         assert_eq!(
@@ -67,6 +69,18 @@ async fn named_policies_crud_with_generations(db: TestDb) {
             PolicyDelete::NotFound
         );
         assert_eq!(repo.policy(kind, "p").await.unwrap(), None);
+        // Created again under the same name: a generation the name never had.
+        assert!(repo.add_policy(kind, "p", Some("{}"), None).await.unwrap());
+        let again = repo.policy_generation(kind, "p").await.unwrap().unwrap();
+        assert!(
+            again > p.generation,
+            "re-created at {again}, was {}",
+            p.generation
+        );
+        assert_eq!(
+            repo.delete_policy(kind, "p").await.unwrap(),
+            PolicyDelete::Deleted
+        );
     }
     // hostile names and sizes are refused before any write
     let kind = PolicyKind::Runtime;
@@ -103,6 +117,11 @@ async fn agent_with_policies_is_one_transaction_and_policies_in_use_stay(db: Tes
             .await
             .unwrap()
     );
+    let mb_first = repo
+        .policy_generation(PolicyKind::MeasuredBoot, "a1")
+        .await
+        .unwrap()
+        .unwrap();
     // a second agent with the same new policy name: nothing written, not even the agent
     let clash = NewPolicies {
         runtime: Some(("a1".into(), "{}".into())),
@@ -146,6 +165,22 @@ async fn agent_with_policies_is_one_transaction_and_policies_in_use_stay(db: Tes
     assert_eq!(
         repo.delete_policy(PolicyKind::Runtime, "a1").await.unwrap(),
         PolicyDelete::Deleted
+    );
+    // a1 added again with its policies: the measured-boot policy deleted with the agent
+    // comes back at a generation it never had
+    assert!(
+        repo.add_with_policies(&agent("a1", Some("a1"), Some("a1")), &new)
+            .await
+            .unwrap()
+    );
+    let mb_again = repo
+        .policy_generation(PolicyKind::MeasuredBoot, "a1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        mb_again > mb_first,
+        "re-created at {mb_again}, was {mb_first}"
     );
     store.close().await;
 }

@@ -2,8 +2,10 @@
 //! `allowlists` and `mbpolicies` tables).
 //!
 //! A policy is stored once under a name and shared by every agent that names it
-//! (`verifier_agents.runtime_policy_name` / `mb_policy_name`). Each update bumps
-//! `generation`, which the verifier compares to re-parse a policy once per version. A policy
+//! (`verifier_agents.runtime_policy_name` / `mb_policy_name`). Every write (create or
+//! update) gives the policy the next value of one counter shared by both tables (migration
+//! 0005) as its `generation`, which the verifier compares to re-parse a policy once per
+//! version; a generation never repeats for a name, even across delete and re-create. A policy
 //! in use by an agent cannot be deleted; deleting an agent removes the policies named after
 //! it that no other agent uses (as upstream). The policy text is opaque here: the verifier
 //! validates it before it is stored.
@@ -38,7 +40,8 @@ pub struct StoredPolicy {
     pub body: Option<String>,
     /// The `tpm_policy` stored with a runtime policy (upstream keeps it, unused).
     pub tpm_policy: Option<String>,
-    /// Grows by one on every update.
+    /// Taken from a counter on every write: grows on every update and never repeats for a
+    /// name, even when the policy is deleted and created again.
     pub generation: i64,
 }
 
@@ -83,11 +86,17 @@ struct Sql {
     user_mysql: &'static str,
 }
 
+/// Takes the next generation; runs first in every transaction that writes a policy, which
+/// then reads it with the insert and update statements (the row lock orders concurrent writers).
+const BUMP_GENERATION: &str =
+    "UPDATE verifier_policy_generation SET last_generation = last_generation + 1 WHERE id = 1";
+
 const RUNTIME: Sql = Sql {
     insert: "INSERT INTO verifier_runtime_policies (name, runtime_policy, tpm_policy, generation) \
-             VALUES (?, ?, ?, 1)",
+             VALUES (?, ?, ?, (SELECT last_generation FROM verifier_policy_generation WHERE id = 1))",
     update: "UPDATE verifier_runtime_policies SET runtime_policy = ?, tpm_policy = ?, \
-             generation = generation + 1 WHERE name = ?",
+             generation = (SELECT last_generation FROM verifier_policy_generation WHERE id = 1) \
+             WHERE name = ?",
     select: "SELECT name, runtime_policy AS body, tpm_policy, generation \
              FROM verifier_runtime_policies WHERE name = ?",
     select_mysql: "SELECT CONVERT(name USING utf8mb4) AS name, \
@@ -106,8 +115,10 @@ const RUNTIME: Sql = Sql {
 };
 
 const MEASURED_BOOT: Sql = Sql {
-    insert: "INSERT INTO verifier_mb_policies (name, mb_policy, generation) VALUES (?, ?, 1)",
-    update: "UPDATE verifier_mb_policies SET mb_policy = ?, generation = generation + 1 \
+    insert: "INSERT INTO verifier_mb_policies (name, mb_policy, generation) VALUES (?, ?, \
+             (SELECT last_generation FROM verifier_policy_generation WHERE id = 1))",
+    update: "UPDATE verifier_mb_policies SET mb_policy = ?, \
+             generation = (SELECT last_generation FROM verifier_policy_generation WHERE id = 1) \
              WHERE name = ?",
     select: "SELECT name, mb_policy AS body, CAST(NULL AS TEXT) AS tpm_policy, generation \
              FROM verifier_mb_policies WHERE name = ?",
@@ -245,7 +256,10 @@ impl VerifierRepo<'_> {
         check_name(name)?;
         check_body(body)?;
         let stmt = (kind.sql().insert, kind.insert_binds(name, body, tpm_policy));
-        match self.transaction("add policy", vec![stmt]).await {
+        match self
+            .transaction("add policy", vec![(BUMP_GENERATION, vec![]), stmt])
+            .await
+        {
             Ok(_) => {
                 tracing::info!(policy = name, kind = kind.label(), "policy stored");
                 Ok(true)
@@ -255,7 +269,7 @@ impl VerifierRepo<'_> {
         }
     }
 
-    /// Replaces a named policy's text (its generation grows). `false` if there is no such
+    /// Replaces a named policy's text (it takes a new generation). `false` if there is no such
     /// policy.
     pub async fn update_policy(
         &self,
@@ -278,9 +292,12 @@ impl VerifierRepo<'_> {
             ],
         };
         let n = self
-            .transaction("update policy", vec![(kind.sql().update, binds)])
+            .transaction(
+                "update policy",
+                vec![(BUMP_GENERATION, vec![]), (kind.sql().update, binds)],
+            )
             .await?;
-        let updated = n.first().copied().unwrap_or(0) > 0;
+        let updated = n.get(1).copied().unwrap_or(0) > 0;
         if updated {
             tracing::info!(policy = name, kind = kind.label(), "policy updated");
         }
@@ -372,6 +389,9 @@ impl VerifierRepo<'_> {
     ) -> Result<bool, StoreError> {
         validate(agent)?;
         let mut statements = Vec::new();
+        if new.runtime.is_some() || new.mb.is_some() {
+            statements.push((BUMP_GENERATION, vec![]));
+        }
         if let Some((name, body)) = &new.runtime {
             check_name(name)?;
             check_body(Some(body))?;
