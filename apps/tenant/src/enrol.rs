@@ -84,7 +84,7 @@ impl Tenant {
         let prepared = payload::prepare(&req.payload, self.settings.max_payload_size)?;
         let id = req.agent_id.as_str();
 
-        let record = self.registrar_record(id).await?;
+        let record = self.registrar_record(id).await?.to_value();
         let bad_record = |reason: &str| TenantError::BadRegistrarRecord {
             agent_id: id.into(),
             reason: reason.into(),

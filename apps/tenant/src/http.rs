@@ -13,6 +13,7 @@ use keylime_api::version::{
 use serde_json::Value;
 
 use crate::error::TenantError;
+use crate::pyjson::PyValue;
 
 /// Largest response body read from a peer.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -30,6 +31,15 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The envelope's `results` with object members in the order the peer sent them (the
+    /// tenant re-prints documents as received); from the parsed envelope when the body is
+    /// not a v2 envelope.
+    pub fn results_in_order(&self) -> PyValue {
+        serde_json::from_slice::<Envelope<PyValue>>(&self.body)
+            .map(|e| e.results)
+            .unwrap_or_else(|_| PyValue::from_value(&self.envelope.results))
+    }
+
     /// The error text to show: the envelope's `status`, or a framework error's `detail`.
     pub fn message(&self) -> String {
         if !self.envelope.status.is_empty() {

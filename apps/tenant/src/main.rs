@@ -565,7 +565,7 @@ async fn run(args: &Args) -> Result<Rendered, RunError> {
             d.lines.extend(a.lines);
             Rendered {
                 lines: d.lines,
-                json: serde_json::json!({"delete": d.json, "add": a.json}),
+                json: report::object([("add", a.json), ("delete", d.json)]),
             }
         }
         "delete" => report::delete(&agent_id, tenant.delete(&agent_id).await?),

@@ -18,8 +18,9 @@ use serde_json::{Number, Value};
 
 /// A JSON document with object members in document order (later duplicates replace the
 /// value of the first, as `json.loads` does).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub enum PyValue {
+    #[default]
     Null,
     Bool(bool),
     Number(Number),
@@ -47,6 +48,55 @@ impl PyValue {
         match self {
             PyValue::String(s) => Some(s),
             _ => None,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            PyValue::Number(n) => n.as_i64(),
+            _ => None,
+        }
+    }
+
+    pub fn is_object(&self) -> bool {
+        matches!(self, PyValue::Object(_))
+    }
+
+    /// The members of an object, in document order.
+    pub fn members_mut(&mut self) -> Option<&mut Vec<(String, PyValue)>> {
+        match self {
+            PyValue::Object(members) => Some(members),
+            _ => None,
+        }
+    }
+
+    /// `d[key] = value` on an object, as Python does it: a member already there keeps its
+    /// place, a new one goes last. `false` (nothing changed) if this is not an object.
+    pub fn set(&mut self, key: &str, value: PyValue) -> bool {
+        let Some(members) = self.members_mut() else {
+            return false;
+        };
+        match members.iter_mut().find(|(k, _)| k == key) {
+            Some(slot) => slot.1 = value,
+            None => members.push((key.to_owned(), value)),
+        }
+        true
+    }
+
+    /// A [`serde_json::Value`] as a `PyValue` (members in the value's order, which is
+    /// sorted: for documents this program makes, not for ones it re-prints).
+    pub fn from_value(value: &Value) -> PyValue {
+        match value {
+            Value::Null => PyValue::Null,
+            Value::Bool(b) => PyValue::Bool(*b),
+            Value::Number(n) => PyValue::Number(n.clone()),
+            Value::String(s) => PyValue::String(s.clone()),
+            Value::Array(items) => PyValue::Array(items.iter().map(PyValue::from_value).collect()),
+            Value::Object(map) => PyValue::Object(
+                map.iter()
+                    .map(|(k, v)| (k.clone(), PyValue::from_value(v)))
+                    .collect(),
+            ),
         }
     }
 
@@ -112,6 +162,14 @@ impl PyValue {
                     .collect(),
             ),
         }
+    }
+}
+
+/// Compact JSON (as `serde_json::Value` displays), members in document order.
+impl fmt::Display for PyValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = serde_json::to_string(self).map_err(|_| fmt::Error)?;
+        f.write_str(&text)
     }
 }
 
@@ -214,7 +272,7 @@ impl<'de> Deserialize<'de> for PyValue {
 }
 
 /// `value` as Python's `json.dumps` writes it.
-pub fn python_dumps(value: &Value) -> String {
+pub fn python_dumps<T: Serialize + ?Sized>(value: &T) -> String {
     dumps(value)
 }
 

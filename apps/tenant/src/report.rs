@@ -18,23 +18,39 @@ pub struct Rendered {
     /// Human/upstream text, one entry per printed line (may contain newlines).
     pub lines: Vec<String>,
     /// `results` of the `--json` document.
-    pub json: Value,
+    pub json: PyValue,
 }
 
 /// The `--json` document of a success.
-pub fn json_success(command: &str, results: Value) -> Value {
-    json!({"command": command, "ok": true, "results": results})
+pub fn json_success(command: &str, results: PyValue) -> PyValue {
+    object([
+        ("command", PyValue::String(command.into())),
+        ("ok", PyValue::Bool(true)),
+        ("results", results),
+    ])
 }
 
 /// The `--json` document of a failure.
-pub fn json_failure(command: &str, error: &str) -> Value {
-    json!({"command": command, "ok": false, "error": error})
+pub fn json_failure(command: &str, error: &str) -> PyValue {
+    object([
+        ("command", PyValue::String(command.into())),
+        ("error", PyValue::String(error.into())),
+        ("ok", PyValue::Bool(false)),
+    ])
 }
 
-fn keyed(id: &str, v: &Value) -> Value {
-    let mut m = serde_json::Map::new();
-    m.insert(id.to_string(), v.clone());
-    Value::Object(m)
+/// An object with these members, in this order.
+pub fn object<const N: usize>(members: [(&str, PyValue); N]) -> PyValue {
+    PyValue::Object(members.map(|(k, v)| (k.to_owned(), v)).to_vec())
+}
+
+fn keyed(id: &str, v: &PyValue) -> PyValue {
+    object([(id, v.clone())])
+}
+
+/// A document this program makes (members sorted).
+fn ours(v: Value) -> PyValue {
+    PyValue::from_value(&v)
 }
 
 /// `cvstatus` (and `status` when the verifier has the agent).
@@ -84,7 +100,7 @@ pub fn list(r: &IdList, source: &str) -> Rendered {
             "Agent list from {source} retrieved: \n{}",
             python_dumps(&r.results)
         )],
-        json: json!({"uuids": r.ids}),
+        json: ours(json!({"uuids": r.ids})),
     }
 }
 
@@ -111,7 +127,7 @@ pub fn delete(id: &str, r: DeleteOutcome) -> Rendered {
     };
     Rendered {
         lines: vec![line],
-        json: json!({"agent_id": id, "outcome": outcome, "status_polls": polls}),
+        json: ours(json!({"agent_id": id, "outcome": outcome, "status_polls": polls})),
     }
 }
 
@@ -127,7 +143,7 @@ pub fn add(r: &AddOutcome, verifier: &str) -> Rendered {
     }
     Rendered {
         lines,
-        json: json!({
+        json: ours(json!({
             "agent_id": r.agent_id,
             "agent_ip": r.agent.host,
             "agent_port": r.agent.port,
@@ -136,7 +152,7 @@ pub fn add(r: &AddOutcome, verifier: &str) -> Rendered {
             "key_delivered": r.key_delivered,
             "key_verified": r.key_verified_after.is_some(),
             "operational_state": r.operational_state.map(|s| s.display_name()),
-        }),
+        })),
     }
 }
 
@@ -144,7 +160,7 @@ pub fn add(r: &AddOutcome, verifier: &str) -> Rendered {
 pub fn done(line: String, id: &str) -> Rendered {
     Rendered {
         lines: vec![line],
-        json: json!({"agent_id": id}),
+        json: ours(json!({"agent_id": id})),
     }
 }
 
@@ -157,11 +173,11 @@ pub fn policy_change(r: &PolicyReply) -> Rendered {
                 .as_ref()
                 .map_or_else(|| "{}".into(), PyValue::repr),
         ],
-        json: json!({
-            "name": r.name,
-            "code": r.code,
-            "response": r.response.as_ref().map(PyValue::to_value),
-        }),
+        json: object([
+            ("code", PyValue::Number(r.code.into())),
+            ("name", PyValue::String(r.name.clone())),
+            ("response", r.response.clone().unwrap_or_default()),
+        ]),
     }
 }
 
@@ -175,14 +191,13 @@ pub fn policy_show(r: &PolicyShow) -> Rendered {
     let policy = r
         .policy
         .as_deref()
-        .and_then(|t| PyValue::parse(t.as_bytes()).ok())
-        .map(|p| p.to_value());
-    let mut doc = serde_json::Map::new();
-    doc.insert("name".into(), Value::String(r.name.clone()));
-    doc.insert(r.kind.policy_key().into(), policy.unwrap_or(Value::Null));
+        .and_then(|t| PyValue::parse(t.as_bytes()).ok());
     Rendered {
         lines: vec![header, r.response.repr()],
-        json: Value::Object(doc),
+        json: object([
+            ("name", PyValue::String(r.name.clone())),
+            (r.kind.policy_key(), policy.unwrap_or_default()),
+        ]),
     }
 }
 
@@ -194,7 +209,7 @@ pub fn policy_list(r: &PolicyNames) -> Rendered {
     };
     Rendered {
         lines: vec![header, r.response.repr()],
-        json: json!({ "names": r.names }),
+        json: ours(json!({ "names": r.names })),
     }
 }
 
@@ -204,17 +219,25 @@ mod tests {
 
     #[test]
     fn status_line_matches_upstream() {
+        // The verifier's order, not sorted (upstream prints the document as received).
         let r = AgentStatusReport {
             agent_id: "A".into(),
             operational_state: None,
-            results: json!({"operational_state": "Get Quote", "attestation_count": 3}),
+            results: PyValue::parse(
+                br#"{"operational_state": "Get Quote", "attestation_count": 3}"#,
+            )
+            .unwrap(),
         };
         let out = cvstatus(&r, "Verifier (127.0.0.1:8881)");
         assert_eq!(
             out.lines,
             [
-                "Agent Info from Verifier (127.0.0.1:8881):\n{\"A\": {\"attestation_count\": 3, \"operational_state\": \"Get Quote\"}}"
+                "Agent Info from Verifier (127.0.0.1:8881):\n{\"A\": {\"operational_state\": \"Get Quote\", \"attestation_count\": 3}}"
             ]
+        );
+        assert_eq!(
+            json_success("cvstatus", out.json).to_string(),
+            r#"{"command":"cvstatus","ok":true,"results":{"A":{"operational_state":"Get Quote","attestation_count":3}}}"#
         );
     }
 
@@ -232,8 +255,10 @@ mod tests {
             out.lines,
             ["{'code': 201, 'status': 'Created', 'results': {}}"]
         );
-        assert_eq!(out.json["code"], 201);
-        assert_eq!(out.json["response"]["status"], "Created");
+        assert_eq!(
+            out.json.to_string(),
+            r#"{"code":201,"name":"p","response":{"code":201,"status":"Created","results":{}}}"#
+        );
         let out = policy_change(&PolicyReply {
             kind: PolicyKind::MeasuredBoot,
             name: "p".into(),
@@ -241,7 +266,7 @@ mod tests {
             response: None,
         });
         assert_eq!(out.lines, ["{}"]);
-        assert_eq!(out.json["response"], Value::Null);
+        assert_eq!(out.json.get("response"), Some(&PyValue::Null));
 
         let body = br#"{"code": 200, "status": "Success", "results": {"name": "p", "tmp_policy": null, "runtime_policy": "{\"meta\": {\"version\": 1}}"}}"#;
         let out = policy_show(&PolicyShow {
@@ -259,7 +284,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            out.json,
+            out.json.to_value(),
             json!({"name": "p", "runtime_policy": {"meta": {"version": 1}}})
         );
 
@@ -278,6 +303,6 @@ mod tests {
                 "{'code': 200, 'status': 'Success', 'results': {'mbpolicy names': ['a', 'b']}}"
             ]
         );
-        assert_eq!(out.json, json!({"names": ["a", "b"]}));
+        assert_eq!(out.json.to_value(), json!({"names": ["a", "b"]}));
     }
 }

@@ -1,7 +1,8 @@
 //! The tenant's registrar and verifier commands (PROTOCOL.md §2.4, §5.3–5.7): show, list,
 //! bulk status, delete (with the 202 → poll-until-404 path, Q32), reactivate, stop and
-//! registrar delete. Each returns a typed report holding the upstream `results` document
-//! with `operational_state` numbers replaced by upstream's state names.
+//! registrar delete. Each returns a typed report holding the upstream `results` document,
+//! members in the order the server sent them, with `operational_state` numbers replaced by
+//! upstream's state names.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 use crate::Tenant;
 use crate::error::TenantError;
+use crate::pyjson::PyValue;
 
 /// Keys the upstream tenant requires in a registrar record.
 const REQUIRED_REGISTRAR_KEYS: [&str; 5] = ["aik_tpm", "regcount", "ek_tpm", "ip", "port"];
@@ -20,7 +22,7 @@ const REQUIRED_REGISTRAR_KEYS: [&str; 5] = ["aik_tpm", "regcount", "ek_tpm", "ip
 pub struct RegistrarStatusReport {
     pub agent_id: String,
     /// The registrar's `results` plus `"operational_state": "Registered"` (upstream).
-    pub record: Value,
+    pub record: PyValue,
 }
 
 /// `cvstatus`: the verifier's status of one agent.
@@ -29,7 +31,7 @@ pub struct AgentStatusReport {
     pub agent_id: String,
     pub operational_state: Option<OperationalState>,
     /// The verifier's `results` with `operational_state` as its display name.
-    pub results: Value,
+    pub results: PyValue,
 }
 
 /// `status`: the verifier's view when it has the agent, else the registrar's.
@@ -43,14 +45,14 @@ pub enum StatusReport {
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdList {
     pub ids: Vec<String>,
-    pub results: Value,
+    pub results: PyValue,
 }
 
 /// `bulkinfo`: every agent's state and the `results` with state names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BulkReport {
     pub states: BTreeMap<String, Option<OperationalState>>,
-    pub results: Value,
+    pub results: PyValue,
 }
 
 /// How `delete` ended.
@@ -65,13 +67,12 @@ pub enum DeleteOutcome {
 }
 
 /// Replace a numeric `operational_state` by upstream's display name; returns the state.
-fn name_state(status: &mut Value) -> Option<OperationalState> {
-    let obj = status.as_object_mut()?;
-    let code = obj.get("operational_state")?.as_i64()?;
+fn name_state(status: &mut PyValue) -> Option<OperationalState> {
+    let code = status.get("operational_state")?.as_i64()?;
     let state = OperationalState::from_code(code)?;
-    obj.insert(
-        "operational_state".into(),
-        Value::String(state.display_name().into()),
+    status.set(
+        "operational_state",
+        PyValue::String(state.display_name().into()),
     );
     Some(state)
 }
@@ -85,9 +86,9 @@ impl Tenant {
         self.registrar.negotiate_service_version().await
     }
 
-    /// The registrar's record of `agent_id` (raw `results`), checked for upstream's
-    /// required keys.
-    pub(crate) async fn registrar_record(&self, agent_id: &str) -> Result<Value, TenantError> {
+    /// The registrar's record of `agent_id` (raw `results`, in the registrar's order),
+    /// checked for upstream's required keys.
+    pub(crate) async fn registrar_record(&self, agent_id: &str) -> Result<PyValue, TenantError> {
         let v = self.registrar_version().await;
         let path = format!("/v{v}/agents/{agent_id}");
         let reply = self.registrar.get(&path).await?;
@@ -102,7 +103,7 @@ impl Tenant {
             }
             _ => return Err(self.registrar.unexpected("GET", &path, &reply)),
         }
-        let record = reply.envelope.results;
+        let record = reply.results_in_order();
         for key in REQUIRED_REGISTRAR_KEYS {
             if record.get(key).is_none() {
                 return Err(self
@@ -116,12 +117,10 @@ impl Tenant {
     /// `-c regstatus`.
     pub async fn regstatus(&self, agent_id: &str) -> Result<RegistrarStatusReport, TenantError> {
         let mut record = self.registrar_record(agent_id).await?;
-        if let Some(obj) = record.as_object_mut() {
-            obj.insert(
-                "operational_state".into(),
-                Value::String(OperationalState::Registered.display_name().into()),
-            );
-        }
+        record.set(
+            "operational_state",
+            PyValue::String(OperationalState::Registered.display_name().into()),
+        );
         Ok(RegistrarStatusReport {
             agent_id: agent_id.into(),
             record,
@@ -138,7 +137,7 @@ impl Tenant {
         let reply = self.verifier.get(&path).await?;
         match reply.code {
             200 => {
-                let mut results = reply.envelope.results;
+                let mut results = reply.results_in_order();
                 if !results.is_object() {
                     return Err(self.verifier.malformed(&path, "results is not an object"));
                 }
@@ -188,7 +187,7 @@ impl Tenant {
         })?;
         Ok(IdList {
             ids,
-            results: reply.envelope.results,
+            results: reply.results_in_order(),
         })
     }
 
@@ -206,7 +205,7 @@ impl Tenant {
         })?;
         Ok(IdList {
             ids,
-            results: reply.envelope.results,
+            results: reply.results_in_order(),
         })
     }
 
@@ -219,19 +218,17 @@ impl Tenant {
         if reply.code != 200 {
             return Err(self.verifier.unexpected("GET", &path, &reply));
         }
-        let mut results = reply.envelope.results;
-        let Some(map) = results.as_object_mut() else {
+        let mut results = reply.results_in_order();
+        let Some(map) = results.members_mut() else {
             return Err(self.verifier.malformed(&path, "results is not an object"));
         };
         let mut states = BTreeMap::new();
         for (id, status) in map.iter_mut() {
             let state = name_state(status);
-            if state.is_none()
-                && let Some(o) = status.as_object_mut()
-            {
-                o.insert(
-                    "operational_state".into(),
-                    Value::String("Not applicable (Push Mode)".into()),
+            if state.is_none() {
+                status.set(
+                    "operational_state",
+                    PyValue::String("Not applicable (Push Mode)".into()),
                 );
             }
             states.insert(id.clone(), state);
@@ -346,11 +343,11 @@ mod tests {
     }
 
     #[test]
-    fn state_names() {
-        let mut s = json!({"operational_state": 3, "x": 1});
+    fn state_names_keep_the_member_in_place() {
+        let mut s = PyValue::parse(br#"{"operational_state": 3, "x": 1}"#).unwrap();
         assert_eq!(name_state(&mut s), Some(OperationalState::GetQuote));
-        assert_eq!(s["operational_state"], "Get Quote");
-        let mut s = json!({"operational_state": 99});
+        assert_eq!(s.to_string(), r#"{"operational_state":"Get Quote","x":1}"#);
+        let mut s = PyValue::parse(br#"{"operational_state": 99}"#).unwrap();
         assert_eq!(name_state(&mut s), None);
     }
 }

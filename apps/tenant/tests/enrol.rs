@@ -26,7 +26,9 @@ async fn add_with_payload_and_verify_then_status_list_delete() {
 
     // Registered but not enrolled: status falls back to the registrar.
     match tenant.status("agent-ok").await.unwrap() {
-        StatusReport::RegistrarOnly(r) => assert_eq!(r.record["operational_state"], "Registered"),
+        StatusReport::RegistrarOnly(r) => {
+            assert_eq!(r.record.to_value()["operational_state"], "Registered")
+        }
         other => panic!("expected registrar-only status, got {other:?}"),
     }
 
@@ -58,19 +60,22 @@ async fn add_with_payload_and_verify_then_status_list_delete() {
     let st = wait_for("Get Quote with attestations", || async {
         let s = tenant.cvstatus("agent-ok").await.ok()?;
         (s.operational_state == Some(OperationalState::GetQuote)
-            && s.results["attestation_count"].as_u64() >= Some(2))
+            && s.results.to_value()["attestation_count"].as_u64() >= Some(2))
         .then_some(s)
     })
     .await;
-    assert_eq!(st.results["operational_state"], "Get Quote");
+    assert_eq!(st.results.to_value()["operational_state"], "Get Quote");
     let policy: serde_json::Value =
-        serde_json::from_str(st.results["tpm_policy"].as_str().unwrap()).unwrap();
+        serde_json::from_str(st.results.to_value()["tpm_policy"].as_str().unwrap()).unwrap();
     assert_eq!(policy["mask"], "0x800000");
 
     assert_eq!(tenant.cvlist().await.unwrap().ids, ["agent-ok"]);
     assert_eq!(tenant.reglist().await.unwrap().ids, ["agent-ok"]);
     let bulk = tenant.bulkinfo().await.unwrap();
-    assert_eq!(bulk.results["agent-ok"]["operational_state"], "Get Quote");
+    assert_eq!(
+        bulk.results.to_value()["agent-ok"]["operational_state"],
+        "Get Quote"
+    );
 
     // Adding again conflicts.
     let err = tenant.add(&add_request(&agent)).await.unwrap_err();
