@@ -21,9 +21,9 @@
 //! - [`measured_boot_policy`]: measured boot under the `example` policy engine, with a
 //!   reference state made by our `keylime-policy`;
 //! - [`signed_runtime_policy`]: DSSE-signed runtime policies at a verifier requiring them;
-//! - [`pyliteral`]: the JSON and Python-`dict` documents the tenant prints, keys in order;
-//! - [`transcript`]: upstream tenant output with the run-specific values masked, so runs
-//!   against upstream's servers and ours can be compared line by line.
+//! - [`transcript`]: tenant output with the run-specific values masked in place, so runs
+//!   against upstream's servers and ours, by upstream's tenant and ours, are compared byte
+//!   for byte.
 //!
 //! Every wait has a deadline; a missing tool (python3, swtpm, tpm2-tools) or a virtualenv
 //! that cannot be built fails the test with the reason, it never skips it.
@@ -34,7 +34,6 @@ pub mod ima;
 pub mod measured_boot;
 pub mod measured_boot_policy;
 pub mod process;
-pub mod pyliteral;
 pub mod scenarios;
 pub mod services;
 pub mod signed_runtime_policy;

@@ -1,8 +1,8 @@
 //! Running the tenants. Upstream's `keylime_tenant` prints its results through Python
 //! logging (`logging.conf` sends them to stdout as `time - logger - LEVEL - message`), some
 //! messages spanning several lines (`Agent Info from …:` then a JSON document); [`TenantRun`]
-//! splits that output back into log records. Ours runs with `--json` and prints one
-//! document.
+//! splits that output back into log records. Ours prints the same messages without the
+//! logging prefix, or one document with `--json`.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -142,9 +142,9 @@ fn parse_record_start(line: &str) -> Option<Record> {
     })
 }
 
-/// Runs upstream's `keylime_tenant` with the deployment's configuration.
-pub async fn upstream_tenant(config: &ConfigSet, args: &[&str]) -> TenantRun {
-    let program = Implementation::Upstream.program("tenant");
+/// Runs the `keylime_tenant` of `which` with the deployment's configuration.
+pub async fn run_tenant(which: Implementation, config: &ConfigSet, args: &[&str]) -> TenantRun {
+    let program = which.program("tenant");
     let mut cmd = tokio::process::Command::new(&program);
     cmd.args(args)
         .current_dir(&config.dir)
@@ -158,7 +158,7 @@ pub async fn upstream_tenant(config: &ConfigSet, args: &[&str]) -> TenantRun {
     let out = tokio::time::timeout(TENANT_TIMEOUT, cmd.output())
         .await
         .unwrap_or_else(|_| {
-            panic!("upstream tenant {args:?} still running after {TENANT_TIMEOUT:?}")
+            panic!("{which} tenant {args:?} still running after {TENANT_TIMEOUT:?}")
         })
         .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
     TenantRun {
@@ -169,30 +169,22 @@ pub async fn upstream_tenant(config: &ConfigSet, args: &[&str]) -> TenantRun {
     }
 }
 
+/// Runs upstream's `keylime_tenant` with the deployment's configuration.
+pub async fn upstream_tenant(config: &ConfigSet, args: &[&str]) -> TenantRun {
+    run_tenant(Implementation::Upstream, config, args).await
+}
+
 /// Runs our `keylime_tenant … --json`: exit success and its one JSON document.
 pub async fn our_tenant(config: &ConfigSet, args: &[&str]) -> (bool, Value) {
-    let program = Implementation::Ours.program("tenant");
-    let mut cmd = tokio::process::Command::new(&program);
-    cmd.args(args)
-        .arg("--json")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    scrub_env(cmd.as_std_mut());
-    for (k, v) in config.env() {
-        cmd.env(k, v);
-    }
-    let out = tokio::time::timeout(TENANT_TIMEOUT, cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("our tenant {args:?} still running after {TENANT_TIMEOUT:?}"))
-        .unwrap_or_else(|e| panic!("running {}: {e}", program.display()));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let doc = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+    let args = [args, &["--json"]].concat();
+    let run = run_tenant(Implementation::Ours, config, &args).await;
+    let doc = serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| {
         panic!(
-            "our tenant {args:?} printed no JSON document ({e}):\nstdout: {stdout}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "our tenant {args:?} printed no JSON document ({e}):\n{}",
+            run.output()
         )
     });
-    (out.status.success(), doc)
+    (run.success(), doc)
 }
 
 #[cfg(test)]

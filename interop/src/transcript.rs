@@ -1,13 +1,11 @@
-//! Upstream tenant output reduced to what must not depend on which servers answered: each
-//! log record becomes `LEVEL logger: message`, with the deployment's ports replaced by
-//! their names, JSON documents (and the Python `dict` the tenant prints for an identity
-//! quote) parsed and their run-specific values (keys, quotes, counters, times) replaced by
-//! placeholders, and the records of timing-dependent retries dropped. Two runs of the same
-//! command against upstream's servers and ours must then give the same lines.
+//! Tenant output reduced to what must not depend on which servers answered or which tenant
+//! printed it: each log record becomes its message, with the deployment's ports and paths
+//! replaced by their names, run-specific values in the printed documents (keys, quotes,
+//! counters, times) replaced by placeholders where they stand (key order and layout kept),
+//! and the records of timing-dependent retries dropped. Two runs of the same command,
+//! against upstream's servers and ours, by upstream's tenant and ours, must then print the
+//! same lines byte for byte.
 
-use serde_json::Value;
-
-use crate::pyliteral::{self, Node};
 use crate::tenant::{Record, TenantRun};
 
 /// Values that differ between any two runs (fresh keys, quotes, counters, times).
@@ -22,6 +20,22 @@ const VOLATILE_KEYS: &[&str] = &[
     "attestation_count",
     "last_received_quote",
     "last_successful_attestation",
+];
+
+/// Log records upstream's tenant prints about itself rather than about the servers' answers,
+/// which ours does not print (FINDINGS.md, "Upstream behaviours"): configuration files and
+/// defaults it used, TLS set-up, the API version it settled on, the PCR mask it computed.
+pub const UPSTREAM_DIAGNOSTICS: &[&str] = &[
+    "The configuration upgrade templates path",
+    "Reading configuration from",
+    "Setting up client TLS...",
+    "Using default client_cert option",
+    "Using default client_key option",
+    "No value provided in client_key_password option",
+    "TLS is enabled.",
+    "Using API version",
+    "Using default UUID",
+    "TPM PCR Mask",
 ];
 
 /// Messages that only say how often the tenant had to retry.
@@ -68,10 +82,6 @@ impl Masks {
         self
     }
 
-    fn is_volatile(&self, key: &str) -> bool {
-        VOLATILE_KEYS.contains(&key) || self.keys.iter().any(|k| k == key)
-    }
-
     /// Masks every occurrence of `text` (a temporary directory, say) as `<name>`.
     pub fn with_text(mut self, name: &str, text: &str) -> Masks {
         self.texts.push((text.to_string(), format!("<{name}>")));
@@ -112,94 +122,59 @@ fn replace_number(s: &str, number: &str, with: &str) -> String {
     out
 }
 
-fn mask_json(v: &mut Value, masks: &Masks) {
-    match v {
-        Value::Object(map) => {
-            for (k, val) in map.iter_mut() {
-                if masks.is_volatile(k) && !val.is_null() {
-                    *val = Value::String(format!("<{k}>"));
-                } else {
-                    mask_json(val, masks);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|i| mask_json(i, masks)),
-        Value::String(s) => *s = masks.text(s),
-        Value::Number(n) => {
-            let text = masks.text(&n.to_string());
-            if text != n.to_string() {
-                *v = Value::String(text);
-            }
-        }
-        _ => {}
-    }
+/// A JSON (`"k": v`) or Python-`dict` (`'k': v`) member of one of `keys`: group 1 the
+/// quoted key, group 2 the value (a string, number or boolean; `null`/`None` stay visible).
+fn volatile_member(keys: &[&str]) -> regex::Regex {
+    let names = keys
+        .iter()
+        .map(|k| regex::escape(k))
+        .collect::<Vec<_>>()
+        .join("|");
+    regex::Regex::new(&format!(
+        r#"("(?:{names})": |'(?:{names})': )("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|-?[0-9][0-9.eE+-]*|true|false|True|False)"#
+    ))
+    .expect("volatile member pattern")
 }
 
-/// The message split at its document (from the first `{` to the end), if it has one.
-fn split_document(message: &str) -> Option<(&str, Node)> {
-    let start = message.find('{')?;
-    let (head, body) = message.split_at(start);
-    let body = body.trim_end();
-    // `From verifier … retrieved: "{…}"`: the document is quoted.
-    let body = body.strip_suffix('"').unwrap_or(body);
-    pyliteral::parse(body).ok().map(|node| (head, node))
+/// `text` with ports, texts and the values of volatile members masked where they stand:
+/// nothing is reordered or re-rendered, so what remains is compared byte for byte.
+fn mask_in_place(text: &str, masks: &Masks) -> String {
+    let keys: Vec<&str> = VOLATILE_KEYS
+        .iter()
+        .copied()
+        .chain(masks.keys.iter().map(String::as_str))
+        .collect();
+    let text = masks.text(text);
+    volatile_member(&keys)
+        .replace_all(&text, |c: &regex::Captures<'_>| {
+            let key = &c[1];
+            let name = key[1..key.len() - 3].to_string();
+            let quote = &key[..1];
+            format!("{key}{quote}<{name}>{quote}")
+        })
+        .into_owned()
 }
 
-/// The message with its document (JSON or a Python `dict`) replaced by its masked,
-/// key-sorted rendering.
-fn mask_message(message: &str, masks: &Masks) -> String {
-    match split_document(message) {
-        Some((head, node)) => {
-            let mut v = node.to_value();
-            mask_json(&mut v, masks);
-            format!("{}{}", masks.text(head), v)
-        }
-        None => masks.text(message),
-    }
-}
-
-/// Where two runs print the same document with its keys in a different order (the order
-/// the servers sent them in): `(record index, path, left keys, right keys)`.
-pub fn key_order_differences(
-    left: &TenantRun,
-    right: &TenantRun,
-) -> Vec<(usize, String, Vec<String>, Vec<String>)> {
-    let docs = |run: &TenantRun| -> Vec<Option<Node>> {
-        run.records()
-            .iter()
-            .map(|r| split_document(&r.message).map(|(_, n)| n))
-            .collect()
-    };
-    let mut out = Vec::new();
-    for (i, (l, r)) in docs(left).iter().zip(docs(right).iter()).enumerate() {
-        let (Some(l), Some(r)) = (l, r) else {
-            continue;
-        };
-        for ((lp, lk), (rp, rk)) in l.key_orders().into_iter().zip(r.key_orders()) {
-            let same_keys = {
-                let (mut a, mut b) = (lk.clone(), rk.clone());
-                a.sort();
-                b.sort();
-                a == b
-            };
-            if lp == rp && same_keys && lk != rk {
-                out.push((i, lp, lk, rk));
-            }
-        }
-    }
-    out
+/// Whether the one-line record `first` only says how often the tenant retried or is one of
+/// upstream's diagnostics (lines after it are `print` output that followed the record).
+fn is_diagnostic(first: &str) -> bool {
+    RETRY_MARKERS
+        .iter()
+        .chain(UPSTREAM_DIAGNOSTICS)
+        .any(|m| first.contains(m))
 }
 
 fn is_dropped(r: &Record, masks: &Masks) -> bool {
-    RETRY_MARKERS
-        .iter()
-        .copied()
-        .chain(masks.dropped.iter().map(String::as_str))
-        .any(|m| r.message.contains(m))
+    masks.dropped.iter().any(|m| r.message.contains(m.as_str()))
 }
 
-/// The comparable lines of one run.
-pub fn normalise(run: &TenantRun, masks: &Masks) -> Vec<String> {
+/// What a tenant printed on stdout, line by line, comparable byte for byte between runs and
+/// between the two tenants: each log record reduced to its message (upstream prints its
+/// results through logging, `time - logger - LEVEL - message`; ours prints the messages
+/// alone), the records of timing-dependent retries and upstream's diagnostics dropped (the
+/// `print` output that follows such a record on the next lines is kept), and run-specific
+/// values masked in place ([`Masks`]).
+pub fn printed(run: &TenantRun, masks: &Masks) -> Vec<String> {
     let records = run.records();
     let before = |i: usize, until: &str| !records[..i].iter().any(|r| r.message.contains(until));
     records
@@ -212,14 +187,16 @@ pub fn normalise(run: &TenantRun, masks: &Masks) -> Vec<String> {
                     .iter()
                     .any(|(m, until)| r.message.contains(m.as_str()) && before(*i, until))
         })
-        .map(|(_, r)| r)
-        .map(|r| {
-            format!(
-                "{} {}: {}",
-                r.level,
-                r.logger,
-                mask_message(&r.message, masks)
-            )
+        .flat_map(|(_, r)| {
+            let message = match r.message.split_once('\n') {
+                Some((first, rest)) if is_diagnostic(first) => rest,
+                None if is_diagnostic(&r.message) => return Vec::new(),
+                _ => r.message.as_str(),
+            };
+            mask_in_place(message, masks)
+                .split('\n')
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
         })
         .collect()
 }
@@ -263,33 +240,39 @@ mod tests {
     }
 
     #[test]
-    fn ports_volatile_values_and_retries_are_masked() {
+    fn ports_volatile_values_and_retries_are_masked_in_place() {
         let masks = Masks::default().with_port("verifier_port", 18881);
         let a = run(
             "2026-11-28 15:34:20.615 - keylime.tenant - INFO - Agent Info from Verifier (127.0.0.1:18881):\n\
-             {\"x\": {\"v\": \"abc\", \"verifier_port\": 18881, \"attestation_count\": 3, \"operational_state\": \"Get Quote\", \"severity_level\": null}}\n\
+             {\"x\": {\"v\": \"a\\\"b\", \"verifier_port\": 18881, \"attestation_count\": 3, \"operational_state\": \"Get Quote\", \"mtls_cert\": null}}\n\
              2026-11-28 15:34:20.700 - keylime.tenant - INFO - Key derivation not yet complete, trying again\n",
         );
-        let lines = normalise(&a, &masks);
-        assert_eq!(lines.len(), 1, "{lines:?}");
         assert_eq!(
-            lines[0],
-            "INFO keylime.tenant: Agent Info from Verifier (127.0.0.1:<verifier_port>):\n\
-             {\"x\":{\"attestation_count\":\"<attestation_count>\",\"operational_state\":\"Get Quote\",\"severity_level\":null,\"v\":\"<v>\",\"verifier_port\":\"<verifier_port>\"}}"
+            printed(&a, &masks),
+            [
+                "Agent Info from Verifier (127.0.0.1:<verifier_port>):",
+                "{\"x\": {\"v\": \"<v>\", \"verifier_port\": <verifier_port>, \"attestation_count\": \"<attestation_count>\", \"operational_state\": \"Get Quote\", \"mtls_cert\": null}}"
+            ]
         );
+        // Our tenant prints the same messages without the log prefix: the same lines.
+        let ours = run("Agent Info from Verifier (127.0.0.1:18881):\n\
+             {\"x\": {\"v\": \"zz\", \"verifier_port\": 18881, \"attestation_count\": 9, \"operational_state\": \"Get Quote\", \"mtls_cert\": null}}\n");
+        assert_eq!(printed(&ours, &masks), printed(&a, &masks));
     }
 
     #[test]
-    fn python_dicts_are_compared_as_json() {
+    fn key_order_and_layout_are_kept() {
         let masks = Masks::default();
-        let a =
-            run("{'code': 200, 'results': {'quote': 'r/1', 'hash_alg': 'sha256', 'x': None}}\n");
+        let a = run("{'results': {'name': 'x', 'mb_policy': 'p', 'quote': 'r/1'}}\n");
+        let b = run("{'results': {'mb_policy': 'p', 'name': 'x', 'quote': 'r/2'}}\n");
         assert_eq!(
-            normalise(&a, &masks),
-            vec![
-                "PRINT print: {\"code\":200,\"results\":{\"hash_alg\":\"sha256\",\"quote\":\"<quote>\",\"x\":null}}"
-            ]
+            printed(&a, &masks),
+            ["{'results': {'name': 'x', 'mb_policy': 'p', 'quote': '<quote>'}}"]
         );
+        assert_ne!(printed(&a, &masks), printed(&b, &masks));
+        let compact = run("{\"results\":{\"name\":\"x\"}}\n");
+        let spaced = run("{\"results\": {\"name\": \"x\"}}\n");
+        assert_ne!(printed(&compact, &masks), printed(&spaced, &masks));
     }
 
     #[test]
@@ -303,9 +286,10 @@ mod tests {
              2026-11-28 15:34:20.616 - keylime.tenant - INFO - A was deleted from V after 0 tries\n",
         );
         assert_eq!(
-            normalise(&a, &masks),
-            vec![
-                "INFO keylime.tenant: Agent Info from X:\n{\"a\":{\"ip\":\"127.0.0.1\",\"operational_state\":\"<operational_state>\"}}"
+            printed(&a, &masks),
+            [
+                "Agent Info from X:",
+                "{\"a\": {\"operational_state\": \"<operational_state>\", \"ip\": \"127.0.0.1\"}}"
             ]
         );
     }
@@ -317,22 +301,7 @@ mod tests {
              2026-11-28 15:34:20.616 - keylime.tenant - INFO - poll 2\n\
              2026-11-28 15:34:20.617 - keylime.tenant - INFO - done\n\
              2026-11-28 15:34:20.618 - keylime.tenant - INFO - poll 3\n");
-        assert_eq!(
-            normalise(&a, &masks),
-            vec!["INFO keylime.tenant: done", "INFO keylime.tenant: poll 3"]
-        );
-    }
-
-    #[test]
-    fn key_order_is_compared_separately() {
-        let a = run("{'results': {'name': 'x', 'mb_policy': 'p'}}\n");
-        let b = run("{'results': {'mb_policy': 'p', 'name': 'x'}}\n");
-        let masks = Masks::default();
-        assert_eq!(normalise(&a, &masks), normalise(&b, &masks));
-        let d = key_order_differences(&a, &b);
-        assert_eq!(d.len(), 1, "{d:?}");
-        assert_eq!(d[0].1, "/results");
-        assert!(key_order_differences(&a, &a).is_empty());
+        assert_eq!(printed(&a, &masks), ["done", "poll 3"]);
     }
 
     #[test]

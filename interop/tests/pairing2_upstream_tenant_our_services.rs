@@ -1,9 +1,14 @@
-//! Pairing 2: upstream Keylime 7.14.3's tenant against our registrar and verifier, with our
-//! agent on swtpm. Every tenant command our verifier implements is run twice, once against
-//! upstream's registrar and verifier and once against ours (each deployment with its own
-//! agent and TPM, configured by the same upstream-format files); the tenant's output must be
-//! the same line for line once run-specific values (ports, keys, quotes, counters, paths)
-//! are masked, and its exit status must match.
+//! Pairing 2: upstream Keylime 7.14.3's tenant and ours against our registrar and verifier,
+//! and against upstream's, with our agent on swtpm. Every tenant command is run by
+//! upstream's tenant against both server sets (each deployment with its own agent and TPM,
+//! configured by the same upstream-format files), and by our tenant against both; each run
+//! is compared with upstream's tenant's run against the same servers. Runs must exit alike
+//! and print the same lines byte for byte once run-specific values (ports, keys, quotes,
+//! counters, paths) are masked where they stand (`transcript::printed`): key order, layout,
+//! state names and messages are compared. Commands that change state (`add`, `update`,
+//! `delete`, the policy commands) are run by upstream's tenant first and by ours from the
+//! same state afterwards. `regdelete` of a registered agent is run by upstream's tenant only
+//! (the agent registers once); both run it on an unknown agent.
 //!
 //! Two things legitimately depend on timing rather than on the servers, and are masked only
 //! in the scenarios where they occur: the status the tenant prints right after `add` (how far
@@ -13,25 +18,99 @@
 //! tenant then polls until the agent is gone and prints the extra lines below, and the
 //! agent's status at each poll that still finds it).
 //!
-//! Documents are compared by value; the order of their keys (the order the server sent
-//! them in, which the tenant prints) is compared separately, and the differences listed in
-//! [`KNOWN_KEY_ORDER`] and [`KNOWN_MESSAGES`] (interop/FINDINGS.md) are reported but
-//! tolerated; any other difference fails the test.
+//! Differences between the tenants that are known and documented (interop/FINDINGS.md) are
+//! listed in [`KNOWN_TENANT_DIFFERENCES`]: each must occur (the test fails once it is gone,
+//! so the list stays true); any other difference fails the test.
 
 use std::time::Duration;
 
 use keylime_e2e::cert_store_from_localca;
-use keylime_interop::agent::{OurAgent, POLICY_PCR};
+use keylime_interop::agent::{OurAgent, POLICY_PCR, our_tenant_cert_dir};
 use keylime_interop::config_files::{ConfigOptions, ConfigSet};
 use keylime_interop::process::GroupProcess;
-use keylime_interop::services::{Implementation, start_registrar, start_verifier};
-use keylime_interop::tenant::{TenantRun, upstream_tenant};
-use keylime_interop::transcript::{Masks, diff, key_order_differences, normalise};
+use keylime_interop::services::{
+    Implementation::{self, Ours, Upstream},
+    start_registrar, start_verifier,
+};
+use keylime_interop::tenant::{TenantRun, run_tenant};
+use keylime_interop::transcript::{Masks, diff, printed};
 use keylime_interop::{poll, step};
 use keylime_testkit::swtpm::Swtpm;
 
-const PAIRING: &str = "pairing 2: upstream tenant + our registrar, verifier (vs upstream's)";
+const PAIRING: &str =
+    "pairing 2: upstream's tenant and ours + our registrar, verifier (vs upstream's)";
 const ID: &str = "c0ffee00-0003-4a97-9ef7-75bd81c0e2e0";
+
+/// What upstream's tenant printed against upstream's servers in this test, masked: the
+/// recorded source of the lines `apps/tenant/tests` expect.
+const TRANSCRIPT: &str = "transcripts/upstream_tenant.txt";
+
+const TRANSCRIPT_HEADER: &str = "\
+# What upstream Keylime 7.14.3's keylime_tenant prints against upstream's registrar and
+# verifier, scenario by scenario, recorded by
+# interop/tests/pairing2_upstream_tenant_our_services.rs (which checks it on every run).
+# Log prefixes are stripped; ports, paths and run-specific values are masked as <name>.
+# Regenerate: INTEROP_RECORD_TRANSCRIPT=1 cargo nextest run -p keylime-interop \\
+#   --test pairing2_upstream_tenant_our_services every_command
+";
+
+/// Scenarios where our tenant prints differently from upstream's against the same servers,
+/// FINDINGS.md "Open differences": (scenario, what differs). Every other scenario must
+/// print the same lines.
+const KNOWN_TENANT_DIFFERENCES: &[(&str, &str)] = &[
+    ("regstatus", REGISTRAR_RECORD),
+    (
+        "status of a registered agent the verifier does not have",
+        "the registrar record as in regstatus; upstream then fails (exit 1: the verifier does not have the agent), ours prints that and exits 0",
+    ),
+    ("status", REGISTRAR_RECORD),
+    (
+        "reglist",
+        "upstream first prints `From registrar <ip> port <port> retrieved <answer>` and a blank line",
+    ),
+    (
+        "reglist after regdelete",
+        "upstream first prints `From registrar <ip> port <port> retrieved <answer>` and a blank line",
+    ),
+    (
+        "cvlist",
+        "upstream first prints `From verifier <ip> port <port> retrieved: \"<answer as a Python dict>\"` and a blank line",
+    ),
+    (
+        "reactivate",
+        "upstream prints the agent's status first, and `Agent <id> re-activated` twice",
+    ),
+    ("add --tpm_policy --cert --include --verify", ADD),
+    ("update (delete, then add again)", ADD),
+    (
+        "delete",
+        "upstream prints the agent's status first, then `Verifier at <ip> with Port <port> does not have agent <id>.` and `… was deleted from Verifier default … after N tries` before `… deleted from the CV`",
+    ),
+    ("cvstatus of a deleted agent", ERRORS),
+    (
+        "addruntimepolicy of a policy outside the schema",
+        POLICY_ERRORS,
+    ),
+    ("addruntimepolicy of an existing name", POLICY_ERRORS),
+    ("showruntimepolicy of a deleted name", POLICY_ERRORS),
+    ("updatembpolicy of a deleted name", POLICY_ERRORS),
+    ("regstatus of an unknown agent", ERRORS),
+    ("status of an unknown agent", ERRORS),
+    ("reactivate of an unknown agent", ERRORS),
+    (
+        "delete of an unknown agent",
+        "upstream prints `Verifier at … does not have agent <id>.` and `The Agent <id> is deleted from Verifier (…)`; ours `Agent <id> is already absent from the CV`",
+    ),
+    (
+        "regdelete of an unknown agent",
+        "upstream exits 0 after `Status command response: 404 Unexpected response from registrar.` and the answer; ours exits 1",
+    ),
+];
+
+const REGISTRAR_RECORD: &str = "upstream prints `… exists on registrar <ip> port <port>.` and the whole answer as JSON before the record, and the record is upstream's selection of fields (`aik_tpm`, `regcount`, `ek_tpm`, `ip`, `port`, `mtls_cert`, …) where ours prints the registrar's record as received";
+const ADD: &str = "upstream prints its agent API negotiation, the payload certificates it creates, the identity quote as a Python dict, its own checks of the quote, and the verifier's status before `… added to Verifier … after 0 tries`; ours prints `… added to Verifier (…)`";
+const ERRORS: &str = "upstream prints the error (and the lines leading to it) on stdout through logging; ours prints its own wording on stderr";
+const POLICY_ERRORS: &str = "upstream prints the verifier's answer as a Python dict (twice) on stdout; ours prints the error on stderr";
 
 /// Status fields whose value right after `add` depends on how far the first quote got.
 const FIRST_QUOTE_RACE: &[&str] = &[
@@ -48,12 +127,6 @@ const DELETE_202_PATH: &[&str] = &[
     "was deleted from",
     "still not deleted from",
 ];
-
-/// Known key-order differences (scenario, document path), FINDINGS.md "Open".
-const KNOWN_KEY_ORDER: &[(&str, &str)] = &[];
-
-/// Scenarios whose error text (`status`) is known to differ, FINDINGS.md "Open".
-const KNOWN_MESSAGES: &[&str] = &[];
 
 /// The status the tenant prints at each poll of the 202 path (after its first check of the
 /// agent, which names the verifier without its id).
@@ -104,17 +177,50 @@ impl Side {
             .with_port("registrar_port", self.config.registrar_port)
             .with_port("registrar_tls_port", self.config.registrar_tls_port)
             .with_port("agent_port", self.agent.port)
+            .with_text(
+                "testdata",
+                &keylime_testkit::testdata("").display().to_string(),
+            )
     }
 
-    /// `-c add` / `-c update` arguments: the zero `tpm_policy` and a `--cert` payload.
-    fn enrol_args(&self, command: &str) -> Vec<String> {
-        self.agent
-            .upstream_enrol_args(command, &self.work.path().join("tenant-ca"))
+    /// `-c add` / `-c update` arguments for the tenant of `which`: the zero `tpm_policy`,
+    /// a payload (upstream's: `--cert` with a CA it creates and `--include`; ours: `--cert`
+    /// with the notifier's certificate and the payload files), and `--verify`.
+    fn enrol_args(&self, which: Implementation, command: &str) -> Vec<String> {
+        match which {
+            Upstream => self
+                .agent
+                .upstream_enrol_args(command, &self.work.path().join("tenant-ca")),
+            Ours => {
+                let cert = our_tenant_cert_dir(
+                    &self.work.path().join("payload"),
+                    &self.agent.payload_include_dir(),
+                );
+                let mut args = self.agent.upstream_enrol_args(command, &cert);
+                let include = args.iter().position(|a| a == "--include").unwrap();
+                args.drain(include..include + 2);
+                args
+            }
+        }
     }
 
-    async fn tenant(&self, args: &[String]) -> TenantRun {
+    async fn tenant(&self, which: Implementation, args: &[String]) -> TenantRun {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        upstream_tenant(&self.config, &args).await
+        run_tenant(which, &self.config, &args).await
+    }
+
+    /// Waits until the verifier no longer has the agent.
+    async fn wait_deleted(&self) {
+        let what = format!("the {} verifier to forget the agent", self.which);
+        let args = ["-c", "cvstatus", "-u", ID].map(String::from);
+        poll(Duration::from_secs(60), &what, || async {
+            let run = self.tenant(Upstream, &args).await;
+            match run.verifier_status(ID) {
+                None => Ok(()),
+                Some(_) => Err(run.output()),
+            }
+        })
+        .await
     }
 
     /// Waits until the verifier reports `state` (and, for Get Quote, a few attestations).
@@ -122,7 +228,7 @@ impl Side {
         let what = format!("the {} verifier to report {state}", self.which);
         let args = ["-c", "cvstatus", "-u", ID].map(String::from);
         poll(Duration::from_secs(90), &what, || async {
-            let run = self.tenant(&args).await;
+            let run = self.tenant(Upstream, &args).await;
             let s = run.verifier_status(ID).ok_or_else(|| run.output())?;
             let enough = state != "Get Quote" || s["attestation_count"].as_u64() >= Some(2);
             if s["operational_state"] == state && enough {
@@ -140,66 +246,75 @@ struct Comparison {
     upstream: Side,
     ours: Side,
     differences: Vec<String>,
-    known_seen: Vec<(String, String)>,
+    /// What upstream's tenant printed against upstream's servers, scenario by scenario
+    /// (masked): checked against [`TRANSCRIPT`].
+    transcript: String,
+}
+
+/// The runs of one command by one tenant: (against upstream's servers, against ours).
+type Runs = (TenantRun, TenantRun);
+
+/// One side of a comparison: a name, a run, the masks of the deployment it ran against.
+type Compared<'a> = (&'a str, &'a TenantRun, Masks);
+
+/// `None` if the two runs exited alike and printed the same lines byte for byte once
+/// masked, else an account of the differences. The one comparison of this pairing: between
+/// server sets (upstream's tenant against both) and between tenants (against each set).
+fn compare(scenario: &str, (ln, l, lm): Compared<'_>, (rn, r, rm): Compared<'_>) -> Option<String> {
+    let (lp, rp) = (printed(l, &lm), printed(r, &rm));
+    if std::env::var_os("INTEROP_SHOW_TRANSCRIPTS").is_some() {
+        eprintln!("    {rn}:\n      {}", rp.join("\n      "));
+    }
+    let mut found = Vec::new();
+    if l.code != r.code {
+        found.push(format!("exit status {ln} {:?}, {rn} {:?}", l.code, r.code));
+    }
+    found.extend(diff(ln, &lp, rn, &rp));
+    (!found.is_empty()).then(|| {
+        format!(
+            "{scenario}: `keylime_tenant {}`\n{}\n{}\n{}",
+            r.args.join(" "),
+            found.join("\n"),
+            l.output(),
+            r.output()
+        )
+    })
 }
 
 impl Comparison {
-    /// Runs `args(side)` with upstream's tenant against both deployments and records any
-    /// difference in exit status or (masked by `tune`) in output.
-    async fn both(
+    fn record(&mut self, scenario: &str, who: &str, difference: Option<String>) {
+        let known = KNOWN_TENANT_DIFFERENCES
+            .iter()
+            .find(|(s, _)| *s == scenario)
+            .filter(|_| who == "tenants");
+        match (difference, known) {
+            (None, None) => {}
+            (Some(d), None) => self.differences.push(d),
+            (Some(_), Some((_, why))) => {
+                eprintln!("    known difference (FINDINGS.md): {why}");
+            }
+            (None, Some(_)) => eprintln!(
+                "note: the known difference between the tenants in {scenario:?} was not \
+                 seen: remove it from KNOWN_TENANT_DIFFERENCES and FINDINGS.md"
+            ),
+        }
+    }
+
+    /// Runs `args(side)` with upstream's tenant against both deployments and compares the
+    /// two runs.
+    async fn upstream_tenant(
         &mut self,
         scenario: &str,
         args: impl Fn(&Side) -> Vec<String>,
         tune: impl Fn(Masks) -> Masks,
-    ) -> (TenantRun, TenantRun) {
-        step(PAIRING, scenario);
+    ) -> Runs {
+        step(PAIRING, &format!("{scenario} (upstream's tenant)"));
         let (ua, oa) = (args(&self.upstream), args(&self.ours));
-        let (u, o) = tokio::join!(self.upstream.tenant(&ua), self.ours.tenant(&oa));
-        if u.code != o.code {
-            self.differences.push(format!(
-                "{scenario}: exit status upstream {:?}, ours {:?}\n{}\n{}",
-                u.code,
-                o.code,
-                u.output(),
-                o.output()
-            ));
-        }
-        let known_message = KNOWN_MESSAGES.contains(&scenario);
-        if known_message {
-            eprintln!("    known difference (FINDINGS.md): the error text");
-        }
-        let tune = |m: Masks| {
-            let m = tune(m);
-            if known_message {
-                m.with_volatile_key("status")
-            } else {
-                m
-            }
-        };
-        let un = normalise(&u, &tune(self.upstream.masks()));
-        let on = normalise(&o, &tune(self.ours.masks()));
-        for (record, path, uk, ok) in key_order_differences(&u, &o) {
-            if KNOWN_KEY_ORDER.contains(&(scenario, path.as_str())) {
-                self.known_seen.push((scenario.to_string(), path.clone()));
-                eprintln!(
-                    "    known difference (FINDINGS.md): key order at {path}: {uk:?} / {ok:?}"
-                );
-            } else {
-                self.differences.push(format!(
-                    "{scenario}: record {record}, keys of {path} in another order:\n  upstream servers: {uk:?}\n  our servers: {ok:?}"
-                ));
-            }
-        }
-        eprintln!(
-            "    exit {:?} / {:?}, {} / {} lines compared",
-            u.code,
-            o.code,
-            un.len(),
-            on.len()
+        let (u, o) = tokio::join!(
+            self.upstream.tenant(Upstream, &ua),
+            self.ours.tenant(Upstream, &oa)
         );
-        if std::env::var_os("INTEROP_SHOW_TRANSCRIPTS").is_some() {
-            eprintln!("    ours:\n      {}", on.join("\n      "));
-        }
+        eprintln!("    exit {:?} / {:?}", u.code, o.code);
         if let Some(dir) = std::env::var_os("INTEROP_TRANSCRIPT_DIR") {
             let dir = std::path::Path::new(&dir);
             let stem = scenario.replace([' ', '/'], "_");
@@ -207,17 +322,72 @@ impl Comparison {
             let _ = std::fs::write(dir.join(format!("{stem}.upstream.txt")), &u.stdout);
             let _ = std::fs::write(dir.join(format!("{stem}.ours.txt")), &o.stdout);
         }
-        if let Some(d) = diff("upstream servers", &un, "our servers", &on) {
-            self.differences.push(format!(
-                "{scenario}: `keylime_tenant {}`\n{d}",
-                oa.join(" ")
-            ));
+        let masks = tune(self.upstream.masks());
+        self.transcript.push_str(&format!(
+            "## {scenario}\n$ keylime_tenant {}\n(exit {:?})\n",
+            masks.apply(&ua.join(" ")),
+            u.code
+        ));
+        for line in printed(&u, &masks) {
+            self.transcript.push_str(&line);
+            self.transcript.push('\n');
+        }
+        let d = compare(
+            scenario,
+            ("upstream servers", &u, masks),
+            ("our servers", &o, tune(self.ours.masks())),
+        );
+        self.record(scenario, "servers", d);
+        (u, o)
+    }
+
+    /// Runs `args(side)` with our tenant against both deployments; each run is compared
+    /// with upstream's tenant's run of the same command against the same servers (`theirs`,
+    /// made from the same state).
+    async fn our_tenant(
+        &mut self,
+        scenario: &str,
+        theirs: &Runs,
+        args: impl Fn(&Side) -> Vec<String>,
+        tune: impl Fn(Masks) -> Masks,
+    ) -> Runs {
+        step(PAIRING, &format!("{scenario} (our tenant)"));
+        let (ua, oa) = (args(&self.upstream), args(&self.ours));
+        let (u, o) = tokio::join!(self.upstream.tenant(Ours, &ua), self.ours.tenant(Ours, &oa));
+        let found: Vec<Option<String>> =
+            [(&self.upstream, &theirs.0, &u), (&self.ours, &theirs.1, &o)]
+                .into_iter()
+                .map(|(side, theirs, ours)| {
+                    compare(
+                        &format!("{scenario} against {} servers", side.which),
+                        ("upstream's tenant", theirs, tune(side.masks())),
+                        ("our tenant", ours, tune(side.masks())),
+                    )
+                })
+                .collect();
+        for d in found {
+            self.record(scenario, "tenants", d);
         }
         (u, o)
     }
+
+    /// A command that leaves the servers as it found them: upstream's tenant, then ours,
+    /// against both deployments, every pair compared.
+    async fn both(
+        &mut self,
+        scenario: &str,
+        args: impl Fn(&Side) -> Vec<String> + Clone,
+        tune: impl Fn(Masks) -> Masks + Clone,
+    ) -> Runs {
+        let theirs = self
+            .upstream_tenant(scenario, args.clone(), tune.clone())
+            .await;
+        self.our_tenant(scenario, &theirs, args, tune).await;
+        theirs
+    }
 }
 
-fn args(a: &[&str]) -> impl Fn(&Side) -> Vec<String> {
+fn args(a: &[&str]) -> impl Fn(&Side) -> Vec<String> + Clone {
     let v: Vec<String> = a.iter().map(|s| s.to_string()).collect();
     move |_| v.clone()
 }
@@ -262,19 +432,34 @@ fn assert_early_state(o: &TenantRun) {
     );
 }
 
+/// Both deployments back in Get Quote.
+async fn both_attested(cmp: &Comparison) {
+    tokio::join!(
+        cmp.upstream.wait_state("Get Quote"),
+        cmp.ours.wait_state("Get Quote")
+    );
+}
+
+/// Both deployments without the agent at the verifier.
+async fn both_deleted(cmp: &Comparison) {
+    tokio::join!(cmp.upstream.wait_deleted(), cmp.ours.wait_deleted());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_command_prints_as_against_upstream_servers() {
     step(
         PAIRING,
         "deploying upstream's registrar + verifier and ours, each with our agent",
     );
-    let upstream = Side::deploy(Implementation::Upstream).await;
-    let ours = Side::deploy(Implementation::Ours).await;
+    let (upstream, ours) = tokio::join!(
+        Side::deploy(Implementation::Upstream),
+        Side::deploy(Implementation::Ours)
+    );
     let mut cmp = Comparison {
         upstream,
         ours,
         differences: Vec::new(),
-        known_seen: Vec::new(),
+        transcript: String::new(),
     };
 
     let (u, o) = cmp
@@ -284,20 +469,26 @@ async fn every_command_prints_as_against_upstream_servers() {
     o.assert_says(&format!("Agent {ID} exists on registrar"));
     let (u, o) = cmp.both("reglist", args(&["-c", "reglist"]), exact).await;
     assert_ok(&u, &o);
+    cmp.both(
+        "status of a registered agent the verifier does not have",
+        args(&["-c", "status", "-u", ID]),
+        exact,
+    )
+    .await;
 
-    let (u, o) = cmp
-        .both(
+    let add = cmp
+        .upstream_tenant(
             "add --tpm_policy --cert --include --verify",
-            |s: &Side| s.enrol_args("add"),
+            |s: &Side| s.enrol_args(Upstream, "add"),
             first_quote_race,
         )
         .await;
-    assert_ok(&u, &o);
-    o.assert_says("Successful key derivation for Agent");
-    assert_early_state(&o);
-    let (us, os) = (
-        cmp.upstream.wait_state("Get Quote").await,
-        cmp.ours.wait_state("Get Quote").await,
+    assert_ok(&add.0, &add.1);
+    add.1.assert_says("Successful key derivation for Agent");
+    assert_early_state(&add.1);
+    let (us, os) = tokio::join!(
+        cmp.upstream.wait_state("Get Quote"),
+        cmp.ours.wait_state("Get Quote")
     );
     assert_same(
         &us,
@@ -334,28 +525,61 @@ async fn every_command_prints_as_against_upstream_servers() {
         .await;
     assert_ok(&u, &o);
     o.assert_says(&format!("Agent {ID} re-activated"));
-    cmp.upstream.wait_state("Get Quote").await;
-    cmp.ours.wait_state("Get Quote").await;
+    both_attested(&cmp).await;
 
-    let (u, o) = cmp
-        .both(
+    // Commands that change the servers' state: upstream's tenant runs each first, ours
+    // then runs it from the same state, and the two are compared.
+    let update = |which| move |s: &Side| s.enrol_args(which, "update");
+    let update_tune = |m| delete_202_path(first_quote_race(m));
+    let theirs = cmp
+        .upstream_tenant(
             "update (delete, then add again)",
-            |s: &Side| s.enrol_args("update"),
-            |m| delete_202_path(first_quote_race(m)),
+            update(Upstream),
+            update_tune,
+        )
+        .await;
+    assert_ok(&theirs.0, &theirs.1);
+    theirs
+        .1
+        .assert_says(&format!("Agent {ID} deleted from the CV"));
+    theirs.1.assert_says("Successful key derivation for Agent");
+    both_attested(&cmp).await;
+    let (u, o) = cmp
+        .our_tenant(
+            "update (delete, then add again)",
+            &theirs,
+            update(Ours),
+            update_tune,
         )
         .await;
     assert_ok(&u, &o);
-    o.assert_says(&format!("Agent {ID} deleted from the CV"));
-    o.assert_says("Successful key derivation for Agent");
-    cmp.upstream.wait_state("Get Quote").await;
-    cmp.ours.wait_state("Get Quote").await;
+    both_attested(&cmp).await;
+
+    let delete = cmp
+        .upstream_tenant("delete", args(&["-c", "delete", "-u", ID]), delete_202_path)
+        .await;
+    assert_ok(&delete.0, &delete.1);
+    delete
+        .1
+        .assert_says(&format!("Agent {ID} deleted from the CV"));
+    both_deleted(&cmp).await;
+    let (u, o) = cmp
+        .our_tenant(
+            "add --tpm_policy --cert --include --verify",
+            &add,
+            |s: &Side| s.enrol_args(Ours, "add"),
+            first_quote_race,
+        )
+        .await;
+    assert_ok(&u, &o);
+    both_attested(&cmp).await;
 
     step(PAIRING, "PCR 15 extended on both agents' TPMs");
     cmp.upstream.agent.tamper_policy_pcr();
     cmp.ours.agent.tamper_policy_pcr();
-    let (us, os) = (
-        cmp.upstream.wait_state("Invalid Quote").await,
-        cmp.ours.wait_state("Invalid Quote").await,
+    let (us, os) = tokio::join!(
+        cmp.upstream.wait_state("Invalid Quote"),
+        cmp.ours.wait_state("Invalid Quote")
     );
     assert_eq!(
         os["last_event_id"],
@@ -377,10 +601,15 @@ async fn every_command_prints_as_against_upstream_servers() {
     assert_ok(&u, &o);
 
     let (u, o) = cmp
-        .both("delete", args(&["-c", "delete", "-u", ID]), delete_202_path)
+        .our_tenant(
+            "delete",
+            &delete,
+            args(&["-c", "delete", "-u", ID]),
+            delete_202_path,
+        )
         .await;
     assert_ok(&u, &o);
-    o.assert_says(&format!("Agent {ID} deleted from the CV"));
+    both_deleted(&cmp).await;
     cmp.both(
         "cvstatus of a deleted agent",
         args(&["-c", "cvstatus", "-u", ID]),
@@ -388,7 +617,7 @@ async fn every_command_prints_as_against_upstream_servers() {
     )
     .await;
     let (u, o) = cmp
-        .both("regdelete", args(&["-c", "regdelete", "-u", ID]), exact)
+        .upstream_tenant("regdelete", args(&["-c", "regdelete", "-u", ID]), exact)
         .await;
     assert_ok(&u, &o);
     cmp.both("reglist after regdelete", args(&["-c", "reglist"]), exact)
@@ -407,7 +636,7 @@ async fn every_command_prints_as_against_upstream_servers() {
     );
     let rp_name = ["--runtime-policy-name", "interop-rp"];
     let mb_name = ["--mb-policy-name", "interop-mb"];
-    for (scenario, a, ok) in [
+    let policy_commands: Vec<(&str, Vec<&str>, bool)> = vec![
         (
             "addruntimepolicy",
             [
@@ -486,9 +715,21 @@ async fn every_command_prints_as_against_upstream_servers() {
             [&["-c", "updatembpolicy", "--mb-policy", mb][..], &mb_name].concat(),
             false,
         ),
-    ] {
-        let (u, o) = cmp.both(scenario, args(&a), exact).await;
-        if ok {
+    ];
+    // The whole list with upstream's tenant, then again with ours: each policy goes
+    // through the same states, so each of our runs starts from the state its upstream
+    // counterpart started from.
+    let mut theirs = Vec::new();
+    for (scenario, a, ok) in &policy_commands {
+        let runs = cmp.upstream_tenant(scenario, args(a), exact).await;
+        if *ok {
+            assert_ok(&runs.0, &runs.1);
+        }
+        theirs.push(runs);
+    }
+    for ((scenario, a, ok), theirs) in policy_commands.iter().zip(&theirs) {
+        let (u, o) = cmp.our_tenant(scenario, theirs, args(a), exact).await;
+        if *ok {
             assert_ok(&u, &o);
         }
     }
@@ -504,23 +745,36 @@ async fn every_command_prints_as_against_upstream_servers() {
             .await;
     }
 
-    for (scenario, path) in KNOWN_KEY_ORDER {
-        if !cmp
-            .known_seen
-            .iter()
-            .any(|(s, p)| s == scenario && p == path)
-        {
-            eprintln!(
-                "note: the known key-order difference of {scenario} at {path} was not seen: \
-                 remove it from KNOWN_KEY_ORDER and FINDINGS.md"
-            );
-        }
-    }
+    check_transcript(&mut cmp);
     assert!(
         cmp.differences.is_empty(),
-        "upstream's tenant printed differently against our servers:\n\n{}",
+        "the tenants printed differently:\n\n{}",
         cmp.differences.join("\n")
     );
+}
+
+/// The recorded transcript of upstream's tenant (the source of the lines the tenant's own
+/// tests expect) must be what upstream's tenant prints now; `INTEROP_RECORD_TRANSCRIPT=1`
+/// writes it instead.
+fn check_transcript(cmp: &mut Comparison) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(TRANSCRIPT);
+    let recorded = format!("{TRANSCRIPT_HEADER}{}", cmp.transcript);
+    if std::env::var_os("INTEROP_RECORD_TRANSCRIPT").is_some() {
+        std::fs::write(&path, &recorded)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        return;
+    }
+    let kept = std::fs::read_to_string(&path).unwrap_or_default();
+    let (kept, now): (Vec<String>, Vec<String>) = (
+        kept.lines().map(str::to_owned).collect(),
+        recorded.lines().map(str::to_owned).collect(),
+    );
+    if let Some(d) = diff(TRANSCRIPT, &kept, "upstream's tenant now", &now) {
+        cmp.differences.push(format!(
+            "{TRANSCRIPT} is not what upstream's tenant prints (regenerate it with \
+             INTEROP_RECORD_TRANSCRIPT=1 if upstream changed):\n{d}"
+        ));
+    }
 }
 
 mod runtime_policy {

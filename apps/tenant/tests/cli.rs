@@ -1,10 +1,14 @@
-//! The `keylime_tenant` binary: upstream's printed status line and list output, `--json`
-//! documents, exit codes for failures and argument errors.
+//! The `keylime_tenant` binary: upstream's printed status line and list output (taken from
+//! the transcript of upstream's tenant the interop suite records, `common::upstream_lines`),
+//! `--json` documents, exit codes for failures and argument errors.
 
 mod common;
 
-use common::{Services, TestAgent, wait_for};
+use common::{Services, TestAgent, upstream_lines, wait_for};
 use serde_json::Value;
+
+/// The agent id in the recorded transcript of upstream's tenant.
+const UPSTREAM_ID: &str = "c0ffee00-0003-4a97-9ef7-75bd81c0e2e0";
 
 fn json_doc(stdout: &str) -> Value {
     let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -49,10 +53,9 @@ async fn add_status_list_delete_through_the_binary() {
     .await;
     let (code, out, _) = run(s(&["-c", "cvstatus", "-u", "cli-agent"])).await;
     assert_eq!(code, 0);
-    assert!(
-        out.starts_with("Agent Info from Verifier (127.0.0.1:"),
-        "{out}"
-    );
+    let upstream = upstream_lines("cvstatus")[0];
+    let head = &upstream[..upstream.find("<verifier_port>").unwrap()];
+    assert!(out.starts_with(head), "{out}");
 
     let (code, out, _) = run(s(&["-c", "status", "-u", "cli-agent", "--json"])).await;
     assert_eq!(code, 0);
@@ -63,7 +66,12 @@ async fn add_status_list_delete_through_the_binary() {
 
     let (code, out, _) = run(s(&["-c", "cvlist"])).await;
     assert_eq!(code, 0);
-    assert!(out.contains(r#"{"uuids": [["cli-agent"]]}"#), "{out}");
+    let upstream = upstream_lines("cvlist")
+        .last()
+        .unwrap()
+        .replace(UPSTREAM_ID, "cli-agent");
+    assert_eq!(upstream, r#"{"uuids": [["cli-agent"]]}"#);
+    assert!(out.contains(&upstream), "{out}");
     let (code, out, _) = run(s(&["-c", "reglist", "--json"])).await;
     assert_eq!(code, 0);
     assert_eq!(
@@ -73,7 +81,11 @@ async fn add_status_list_delete_through_the_binary() {
 
     let (code, out, _) = run(s(&["-c", "delete", "-u", "cli-agent"])).await;
     assert_eq!(code, 0);
-    assert_eq!(out.trim(), "Agent cli-agent deleted from the CV");
+    let upstream = upstream_lines("delete")
+        .last()
+        .unwrap()
+        .replace(UPSTREAM_ID, "cli-agent");
+    assert_eq!(out.trim(), upstream);
 
     // Failures: unknown agent, exit 1 and a one-line message.
     let (code, out, err) = run(s(&["-c", "cvstatus", "-u", "cli-agent"])).await;

@@ -1,13 +1,15 @@
 //! The policy commands through the `keylime_tenant` binary against the recording fake
 //! verifier: upstream's printed lines (the answer as a Python dict, the `… command
-//! response: <code>.` headers), the deprecated allowlist commands and flags, `--json`
-//! documents, and exit codes (1 for failures, 2 for usage errors).
+//! response: <code>.` headers; taken from the transcript of upstream's tenant the interop
+//! suite records, `common::upstream_printed`), the deprecated allowlist commands and flags,
+//! `--json` documents, and exit codes (1 for failures, 2 for usage errors).
 
 mod common;
 
 use std::sync::Arc;
 
 use common::fake_verifier::FakeVerifier;
+use common::{upstream_lines, upstream_printed};
 use serde_json::Value;
 
 fn json_doc(stdout: &str) -> Value {
@@ -57,14 +59,14 @@ async fn runtime_policy_commands_print_what_upstream_prints() {
     )
     .await;
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "{'code': 201, 'status': 'Created', 'results': {}}\n");
+    assert_eq!(out, upstream_printed("addruntimepolicy", &[]));
     assert_eq!(fake.last_request().path, "/v2.4/allowlists/p1");
 
     let (code, out, _) = run(&fake, &["-c", "listruntimepolicy"]).await;
     assert_eq!(code, 0);
     assert_eq!(
         out,
-        "list command response: 200.\n{'code': 200, 'status': 'Success', 'results': {'runtimepolicy names': ['p1']}}\n"
+        upstream_printed("listruntimepolicy", &[("interop-rp", "p1")])
     );
 
     let (code, out, _) = run(
@@ -74,10 +76,17 @@ async fn runtime_policy_commands_print_what_upstream_prints() {
     .await;
     assert_eq!(code, 0);
     let mut lines = out.lines();
-    assert_eq!(lines.next(), Some("Show allowlist command response: 200."));
+    let upstream = upstream_printed("showruntimepolicy", &[("interop-rp", "p1")]);
+    let mut upstream = upstream.lines();
+    assert_eq!(lines.next(), upstream.next());
     let body = lines.next().unwrap();
+    // Up to the policy text, which is the file's.
+    let head = upstream.next().unwrap();
+    let head = &head[..head.find("'runtime_policy': '").unwrap()];
     assert!(
-        body.starts_with("{'code': 200, 'status': 'Success', 'results': {'name': 'p1', 'tmp_policy': None, 'runtime_policy': '{\"meta\": {\"version\": 1,"),
+        body.starts_with(&format!(
+            "{head}'runtime_policy': '{{\"meta\": {{\"version\": 1,"
+        )),
         "{body}"
     );
 
@@ -146,7 +155,10 @@ async fn runtime_policy_commands_print_what_upstream_prints() {
         &["-c", "deleteruntimepolicy", "--runtime-policy-name", "p1"],
     )
     .await;
-    assert_eq!((code, out.as_str()), (0, "{}\n"));
+    assert_eq!(
+        (code, out),
+        (0, upstream_printed("deleteruntimepolicy", &[]))
+    );
     let (code, out, _) = run(
         &fake,
         &[
@@ -182,7 +194,7 @@ async fn deprecated_allowlist_commands_and_flags() {
     )
     .await;
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "{'code': 201, 'status': 'Created', 'results': {}}\n");
+    assert_eq!(out, upstream_printed("addruntimepolicy", &[]));
     assert!(err.contains("-c addallowlist is deprecated"), "{err}");
     assert!(err.contains("--allowlist is deprecated"), "{err}");
     let stored = fake.stored_runtime_policy("legacy").unwrap();
@@ -197,9 +209,9 @@ async fn deprecated_allowlist_commands_and_flags() {
     )
     .await;
     assert_eq!(code, 0);
-    assert!(
-        out.starts_with("Show allowlist command response: 200.\n"),
-        "{out}"
+    assert_eq!(
+        out.lines().next(),
+        upstream_lines("showruntimepolicy").first().copied()
     );
     // --allowlist-name wins over --runtime-policy-name for show/delete, as upstream.
     let (code, _, _) = run(
@@ -235,7 +247,7 @@ async fn measured_boot_policy_commands() {
     )
     .await;
     assert_eq!(code, 0, "{err}");
-    assert_eq!(out, "{'code': 201, 'status': 'Created', 'results': {}}\n");
+    assert_eq!(out, upstream_printed("addmbpolicy", &[]));
     let stored = fake.stored_mb_policy("mb1").unwrap().unwrap();
     let file: Value = serde_json::from_slice(&std::fs::read(data(MB_POLICY)).unwrap()).unwrap();
     assert_eq!(serde_json::from_str::<Value>(&stored).unwrap(), file);
@@ -258,15 +270,14 @@ async fn measured_boot_policy_commands() {
 
     let (code, out, _) = run(&fake, &["-c", "showmbpolicy", "--mb-policy-name", "mb1"]).await;
     assert_eq!(code, 0);
-    assert!(
-        out.starts_with("showmbpolicy command response: 200.\n{'code': 200, 'status': 'Success', 'results': {'name': 'mb1', 'mb_policy': '{"),
-        "{out}"
-    );
+    let upstream = upstream_printed("showmbpolicy", &[("interop-mb", "mb1")]);
+    let head = &upstream[..upstream.find("'mb_policy': '").unwrap()];
+    assert!(out.starts_with(&format!("{head}'mb_policy': '{{")), "{out}");
     let (code, out, _) = run(&fake, &["-c", "listmbpolicy"]).await;
     assert_eq!(code, 0);
     assert_eq!(
         out,
-        "listmbpolicy command response: 200.\n{'code': 200, 'status': 'Success', 'results': {'mbpolicy names': ['mb1']}}\n"
+        upstream_printed("listmbpolicy", &[("interop-mb", "mb1")])
     );
     let (code, out, _) = run(&fake, &["-c", "listmbpolicy", "--json"]).await;
     assert_eq!(code, 0);
@@ -292,7 +303,7 @@ async fn measured_boot_policy_commands() {
     assert!(err.contains("409"), "{err}");
 
     let (code, out, _) = run(&fake, &["-c", "deletembpolicy", "--mb-policy-name", "mb1"]).await;
-    assert_eq!((code, out.as_str()), (0, "{}\n"));
+    assert_eq!((code, out), (0, upstream_printed("deletembpolicy", &[])));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -474,3 +474,35 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// What upstream's tenant printed in `scenario`, recorded by the interop suite against
+/// upstream's registrar and verifier (`interop/transcripts/upstream_tenant.txt`, which
+/// pairing 2 checks against upstream on every run): the source of the lines these tests
+/// expect. Masked values read `<name>`.
+pub fn upstream_lines(scenario: &str) -> Vec<&'static str> {
+    const TRANSCRIPT: &str = include_str!("../../../../interop/transcripts/upstream_tenant.txt");
+    let mut lines = TRANSCRIPT.lines();
+    let heading = format!("## {scenario}");
+    assert!(
+        lines.any(|l| l == heading),
+        "no scenario {scenario:?} in the recorded transcript"
+    );
+    lines
+        .skip_while(|l| l.starts_with("$ ") || l.starts_with("(exit "))
+        .take_while(|l| !l.starts_with("## "))
+        .collect()
+}
+
+/// [`upstream_lines`] as printed (a newline after each line), with the names the interop
+/// suite used replaced by a test's (`(from, to)` pairs).
+pub fn upstream_printed(scenario: &str, names: &[(&str, &str)]) -> String {
+    upstream_lines(scenario)
+        .iter()
+        .map(|l| {
+            let line = names
+                .iter()
+                .fold((*l).to_owned(), |l, (from, to)| l.replace(from, to));
+            format!("{line}\n")
+        })
+        .collect()
+}
