@@ -2,12 +2,13 @@
 //! tenant share one `KEYLIME_DIR`; the verifier starts first and generates `cv_ca` (CA,
 //! server and client certificates), the registrar uses that directory (`tls_dir = default`)
 //! and the tenant uses its client certificate. Configuration is written as upstream's
-//! `verifier.conf`, `registrar.conf` and `tenant.conf`.
+//! `verifier.conf`, `registrar.conf` and `tenant.conf`. A service that finds a port taken
+//! is started again with that port moved in every file naming it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{Service, bin, free_port, plain_client, wait_until};
+use crate::{Clashes, PortClash, Service, bin, move_port, reserve_port, spawn_agent, wait_serving};
 
 /// Ports and files of one deployment.
 pub struct Deployment {
@@ -33,9 +34,9 @@ impl Deployment {
     ) -> Deployment {
         let d = Deployment {
             dir: dir.to_path_buf(),
-            verifier_port: free_port(),
-            registrar_port: free_port(),
-            registrar_tls_port: free_port(),
+            verifier_port: reserve_port(),
+            registrar_port: reserve_port(),
+            registrar_tls_port: reserve_port(),
         };
         std::fs::create_dir_all(d.keylime_dir()).expect("state dir");
         let write =
@@ -98,8 +99,54 @@ impl Deployment {
         ]
     }
 
-    /// Starts the verifier and waits until it has generated its CA and answers `/version`.
-    pub async fn start_verifier(&self) -> Service {
+    /// The three configuration files (ports appear in several).
+    fn files(&self) -> [PathBuf; 3] {
+        ["verifier.conf", "registrar.conf", "tenant.conf"].map(|n| self.dir.join(n))
+    }
+
+    fn move_port(&self, old: u16) -> u16 {
+        let files = self.files();
+        move_port(&files.each_ref().map(PathBuf::as_path), old)
+    }
+
+    /// Starts the verifier, then the registrar (it uses the verifier's `cv_ca`), and waits
+    /// until both answer `/version`. When a port of either was taken it is moved, and both
+    /// start again (the verifier reads the registrar's port when it starts).
+    pub async fn start_servers(&mut self) -> (Service, Service) {
+        let mut clashes = Clashes::new("the verifier and registrar");
+        loop {
+            let verifier = match self.try_start_verifier().await {
+                Ok(verifier) => verifier,
+                Err(clash) => {
+                    clashes.record(clash);
+                    self.verifier_port = self.move_port(self.verifier_port);
+                    continue;
+                }
+            };
+            match self.try_start_registrar().await {
+                Ok(registrar) => return (verifier, registrar),
+                Err(clash) => clashes.record(clash),
+            }
+            drop(verifier);
+            self.registrar_port = self.move_port(self.registrar_port);
+            self.registrar_tls_port = self.move_port(self.registrar_tls_port);
+        }
+    }
+
+    /// Starts the verifier alone (again, after [`Self::start_servers`]) and waits until it
+    /// answers `/version`; its port is moved if taken.
+    pub async fn start_verifier(&mut self) -> Service {
+        let mut clashes = Clashes::new("the verifier");
+        loop {
+            match self.try_start_verifier().await {
+                Ok(verifier) => return verifier,
+                Err(clash) => clashes.record(clash),
+            }
+            self.verifier_port = self.move_port(self.verifier_port);
+        }
+    }
+
+    async fn try_start_verifier(&self) -> Result<Service, PortClash> {
         let mut svc = Service::spawn(
             "verifier",
             &bin("keylime_verifier"),
@@ -108,65 +155,31 @@ impl Deployment {
             &self.dir,
         );
         let ca = self.cv_ca().join("cacert.crt");
-        let port = self.verifier_port;
-        wait_until(
+        let url = format!("https://127.0.0.1:{}/version", self.verifier_port);
+        wait_serving(
+            &mut svc,
             Duration::from_secs(60),
             "the verifier to answer /version",
             || {
-                let exited = svc.exited();
-                let ca = ca.clone();
+                let (ca, url) = (ca.clone(), url.clone());
                 async move {
-                    if let Some(status) = exited {
-                        panic!("verifier exited early with {status}");
-                    }
-                    let cas = keylime_pki::load_certs(&ca).ok()?;
-                    let tls = keylime_pki::client_config(cas, None).ok()?;
-                    let client = reqwest::Client::builder()
-                        .use_preconfigured_tls((*tls).clone())
-                        .timeout(Duration::from_secs(5))
-                        .build()
-                        .ok()?;
-                    let r = client
-                        .get(format!("https://127.0.0.1:{port}/version"))
+                    let Some(client) = tls_client(&ca) else {
+                        return false;
+                    };
+                    client
+                        .get(url)
                         .send()
                         .await
-                        .ok()?;
-                    r.status().is_success().then_some(())
+                        .is_ok_and(|r| r.status().is_success())
                 }
             },
         )
-        .await;
-        svc
+        .await?;
+        Ok(svc)
     }
 
-    /// Starts the registrar (after the verifier: it uses `cv_ca`) and waits for `/version`.
-    pub async fn start_registrar(&self) -> Service {
-        let mut svc = Service::spawn(
-            "registrar",
-            &bin("keylime_registrar"),
-            &[],
-            &self.env(),
-            &self.dir,
-        );
-        let url = format!("http://127.0.0.1:{}/version", self.registrar_port);
-        let http = plain_client();
-        wait_until(
-            Duration::from_secs(30),
-            "the registrar to answer /version",
-            || {
-                let (http, url) = (http.clone(), url.clone());
-                let exited = svc.exited();
-                async move {
-                    if let Some(status) = exited {
-                        panic!("registrar exited early with {status}");
-                    }
-                    let r = http.get(&url).send().await.ok()?;
-                    r.status().is_success().then_some(())
-                }
-            },
-        )
-        .await;
-        svc
+    async fn try_start_registrar(&self) -> Result<Service, PortClash> {
+        crate::start_registrar_binary(&self.env(), &self.dir, self.registrar_port).await
     }
 
     /// Writes a pull-mode agent configuration (mTLS on, trusting `cv_ca`) and returns
@@ -184,7 +197,7 @@ impl Deployment {
         extra: &str,
     ) -> (PathBuf, u16) {
         std::fs::create_dir_all(agent_dir).expect("agent dir");
-        let port = free_port();
+        let port = reserve_port();
         let path = agent_dir.join("keylime-agent.conf");
         std::fs::write(
             &path,
@@ -205,8 +218,7 @@ impl Deployment {
     }
 
     /// Writes an agent configuration (with `extra` `[agent]` lines), starts the agent on
-    /// the TPM at `tcti` and waits until its pull API listens (panics with its log if it
-    /// exits first).
+    /// the TPM at `tcti` and waits until its pull API listens (see [`spawn_agent`]).
     pub async fn start_agent(
         &self,
         agent_dir: &Path,
@@ -215,27 +227,8 @@ impl Deployment {
         extra: &str,
         work: &Path,
     ) -> Service {
-        let (config, port) = self.write_agent_config_with(agent_dir, uuid, extra);
-        let env = vec![
-            ("KEYLIME_AGENT_CONFIG", config.display().to_string()),
-            ("TCTI", tcti.to_owned()),
-        ];
-        let mut agent = Service::spawn(uuid, &bin("keylime_agent"), &[], &env, work);
-        wait_until(Duration::from_secs(60), "the agent to listen", || {
-            let exited = agent.exited();
-            let log = agent.output();
-            async move {
-                if let Some(status) = exited {
-                    panic!("agent exited with {status}:\n{log}");
-                }
-                tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .ok()
-                    .map(|_| ())
-            }
-        })
-        .await;
-        agent
+        let (config, _) = self.write_agent_config_with(agent_dir, uuid, extra);
+        spawn_agent(uuid, &config, tcti, work).await
     }
 
     /// Runs the tenant binary with `args` (and `--json`), returning its exit success and
@@ -264,4 +257,15 @@ impl Deployment {
         });
         (out.status.success(), doc)
     }
+}
+
+/// An HTTPS client trusting the verifier's generated CA, once that exists.
+fn tls_client(ca: &Path) -> Option<reqwest::Client> {
+    let cas = keylime_pki::load_certs(ca).ok()?;
+    let tls = keylime_pki::client_config(cas, None).ok()?;
+    reqwest::Client::builder()
+        .use_preconfigured_tls((*tls).clone())
+        .timeout(Duration::from_secs(5))
+        .build()
+        .ok()
 }

@@ -3,13 +3,14 @@
 //! talk to the registrar's admin API over mTLS.
 //!
 //! The binaries are the ones `cargo build --workspace --bins` put beside the test
-//! executable; `scripts/test.sh` builds them before running the tests.
+//! executable; `scripts/test.sh` builds them before running the tests. Their ports are
+//! reserved with [`keylime_testkit::ports`]; a service that still finds a port taken is
+//! started again on new ones.
 
 pub mod bootlog;
 pub mod deployment;
 pub mod ima;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -32,12 +33,111 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-/// A loopback port that was free a moment ago.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding an ephemeral port")
+pub use keylime_testkit::ports::{Clashes, PortClash, reserve as reserve_port};
+
+/// Starts the registrar binary with `env` (its log in `dir`) and waits until its plain-HTTP
+/// `port` answers `/version`.
+async fn start_registrar_binary(
+    env: &[(&str, String)],
+    dir: &Path,
+    port: u16,
+) -> Result<Service, PortClash> {
+    let mut svc = Service::spawn("registrar", &bin("keylime_registrar"), &[], env, dir);
+    let url = format!("http://127.0.0.1:{port}/version");
+    let http = plain_client();
+    wait_serving(
+        &mut svc,
+        Duration::from_secs(30),
+        "the registrar to answer /version",
+        || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                http.get(&url)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
+            }
+        },
+    )
+    .await?;
+    Ok(svc)
+}
+
+/// A new reserved port in place of `old` in the configuration `files`.
+pub fn move_port(files: &[&Path], old: u16) -> u16 {
+    let new = reserve_port();
+    keylime_testkit::ports::relocate(files, old, new);
+    new
+}
+
+/// Waits until `ready` says `service` serves: `Err` if it could not bind a port, a panic
+/// with its output if it exits, a panic naming `what` after `timeout`.
+pub async fn wait_serving<F, Fut>(
+    service: &mut Service,
+    timeout: Duration,
+    what: &str,
+    mut ready: F,
+) -> Result<(), PortClash>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    wait_until(timeout, what, || {
+        let starting = service.check_starting();
+        let ready = ready();
+        async move {
+            match starting {
+                Err(clash) => Some(Err(clash)),
+                Ok(()) => ready.await.then_some(Ok(())),
+            }
+        }
+    })
+    .await
+}
+
+/// Starts the agent binary with the configuration file `config` on the TPM at `tcti` and
+/// waits until its pull API accepts connections. An agent whose port was taken keeps
+/// running unattestable, so then it is stopped, its port moved in `config` and started
+/// again. Panics with its output if it exits.
+pub async fn spawn_agent(name: &str, config: &Path, tcti: &str, work: &Path) -> Service {
+    let env = vec![
+        ("KEYLIME_AGENT_CONFIG", config.display().to_string()),
+        ("TCTI", tcti.to_owned()),
+    ];
+    let mut clashes = Clashes::new(format!("the agent {name}"));
+    loop {
+        let port = config_port(config, "port");
+        let mut agent = Service::spawn(name, &bin("keylime_agent"), &[], &env, work);
+        let listening = wait_serving(
+            &mut agent,
+            Duration::from_secs(60),
+            "the agent's pull API to listen",
+            || async move {
+                tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .is_ok()
+            },
+        )
+        .await;
+        match listening {
+            Ok(()) => return agent,
+            Err(clash) => clashes.record(clash),
+        }
+        drop(agent);
+        move_port(&[config], port);
+    }
+}
+
+/// The value of the line `key = <port>` in a configuration file.
+pub fn config_port(file: &Path, key: &str) -> u16 {
+    let text =
+        std::fs::read_to_string(file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+    text.lines()
+        .find_map(|line| {
+            let (k, v) = line.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().trim_matches('"').parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no `{key} = <port>` line in {}", file.display()))
 }
 
 /// Polls `check` until it returns `Some`, or panics naming `what` after `timeout`.
@@ -109,6 +209,14 @@ impl Service {
         self.child.try_wait().ok().flatten()
     }
 
+    /// `Err` with its output when the process could not bind a port (whether it exited or,
+    /// as the agent does, kept running without that listener); panics with its output if it
+    /// exited for any other reason.
+    pub fn check_starting(&mut self) -> Result<(), PortClash> {
+        let exited = self.exited();
+        keylime_testkit::ports::check_starting(&self.name, &self.output(), exited)
+    }
+
     /// Waits for the process to exit on its own (bounded), returning its status.
     pub async fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let name = self.name.clone();
@@ -150,7 +258,7 @@ impl RegistrarDeployment {
         tpm_cert_store: Option<&Path>,
         require_ek_cert: bool,
     ) -> RegistrarDeployment {
-        let (port, tls_port) = (free_port(), free_port());
+        let (port, tls_port) = (reserve_port(), reserve_port());
         std::fs::create_dir_all(dir.join("state")).expect("state dir");
         std::fs::write(
             dir.join("registrar.conf"),
@@ -194,36 +302,23 @@ impl RegistrarDeployment {
         ]
     }
 
-    /// Starts the registrar binary and waits until it answers `/version`.
-    pub async fn start(&self) -> Service {
-        let mut svc = Service::spawn(
-            "registrar",
-            &bin("keylime_registrar"),
-            &[],
-            &self.env(),
-            &self.dir,
-        );
-        let url = format!("http://127.0.0.1:{}/version", self.port);
-        let http = plain_client();
-        wait_until(
-            Duration::from_secs(30),
-            "the registrar to answer /version",
-            || {
-                let (http, url) = (http.clone(), url.clone());
-                let exited = svc.exited();
-                async move {
-                    if let Some(status) = exited {
-                        panic!("registrar exited early with {status}");
-                    }
-                    match http.get(&url).send().await {
-                        Ok(r) if r.status().is_success() => Some(()),
-                        _ => None,
-                    }
-                }
-            },
-        )
-        .await;
-        svc
+    /// Starts the registrar binary and waits until it answers `/version`; when one of its
+    /// ports was taken, moves both to new reserved ports and starts it again.
+    pub async fn start(&mut self) -> Service {
+        let mut clashes = Clashes::new("the registrar");
+        loop {
+            match self.try_start().await {
+                Ok(svc) => return svc,
+                Err(clash) => clashes.record(clash),
+            }
+            let conf = self.dir.join("registrar.conf");
+            self.port = move_port(&[&conf], self.port);
+            self.tls_port = move_port(&[&conf], self.tls_port);
+        }
+    }
+
+    async fn try_start(&self) -> Result<Service, PortClash> {
+        start_registrar_binary(&self.env(), &self.dir, self.port).await
     }
 
     /// The generated TLS directory (`tls_dir = generate` → `$KEYLIME_DIR/reg_ca`).
@@ -269,14 +364,16 @@ pub fn plain_client() -> reqwest::Client {
         .expect("http client")
 }
 
-/// Writes an agent TOML configuration and returns its path.
+/// Writes an agent TOML configuration and returns its path. Its pull API port is a reserved
+/// one, never the shared default 9002.
 pub fn write_agent_config(dir: &Path, uuid: &str, registrar_port: u16, enc_alg: &str) -> PathBuf {
     std::fs::create_dir_all(dir).expect("agent dir");
     let path = dir.join("keylime-agent.conf");
+    let port = reserve_port();
     std::fs::write(
         &path,
         format!(
-            "[agent]\nuuid = \"{uuid}\"\nip = \"127.0.0.1\"\ncontact_ip = \"127.0.0.1\"\n\
+            "[agent]\nuuid = \"{uuid}\"\nip = \"127.0.0.1\"\nport = {port}\ncontact_ip = \"127.0.0.1\"\n\
              registrar_ip = \"127.0.0.1\"\nregistrar_port = {registrar_port}\nkeylime_dir = \"{}\"\n\
              tpm_hash_alg = \"sha256\"\ntpm_encryption_alg = \"{enc_alg}\"\n\
              tpm_signing_alg = \"{}\"\n",

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use keylime_e2e::deployment::Deployment;
-use keylime_e2e::{Service, bin, cert_store_from_localca, wait_until};
+use keylime_e2e::{cert_store_from_localca, spawn_agent, wait_until};
 use keylime_testkit::swtpm::Swtpm;
 
 const AGENT_ID: &str = "d432fbb3-d2f1-4a97-9ef7-75bd81c0e2e0";
@@ -60,50 +60,22 @@ async fn enrol_attest_tamper_revoke() {
         tpm.localca_dir().expect("localca"),
         &work.path().join("tpm_cert_store"),
     );
-    let dep = Deployment::write(&work.path().join("deploy"), &store, true);
-    let _verifier = dep.start_verifier().await;
-    let _registrar = dep.start_registrar().await;
+    let mut dep = Deployment::write(&work.path().join("deploy"), &store, true);
+    let (_verifier, _registrar) = dep.start_servers().await;
 
     // The agent: registers, then serves its pull API over mTLS.
     let agent_dir = work.path().join("agent");
-    let (config, agent_port) = dep.write_agent_config(&agent_dir, AGENT_ID);
+    let (config, _) = dep.write_agent_config(&agent_dir, AGENT_ID);
     let revoked_log = work.path().join("revoked.log");
     std::fs::create_dir_all(agent_dir.join("actions")).unwrap();
     write_exec(
         &agent_dir.join("actions").join("record_revocation"),
         &format!("#!/bin/sh\ncat \"$1\" >> '{}'\n", revoked_log.display()),
     );
-    let env = vec![
-        ("KEYLIME_AGENT_CONFIG", config.display().to_string()),
-        ("TCTI", tpm.tcti_string()),
-    ];
-    let mut agent = Service::spawn("agent", &bin("keylime_agent"), &[], &env, work.path());
-    let (ok, reg) = wait_until(Duration::from_secs(60), "the agent to register", || {
-        let exited = agent.exited();
-        let log = agent.output();
-        let dep = &dep;
-        async move {
-            if let Some(status) = exited {
-                panic!("agent exited with {status}:\n{log}");
-            }
-            let (ok, doc) = dep.tenant(&["-c", "regstatus", "-u", AGENT_ID]).await;
-            ok.then_some((ok, doc))
-        }
-    })
-    .await;
+    // The agent opens its pull API only once registered and activated.
+    let agent = spawn_agent("agent", &config, &tpm.tcti_string(), work.path()).await;
+    let (ok, reg) = dep.tenant(&["-c", "regstatus", "-u", AGENT_ID]).await;
     assert!(ok, "regstatus: {reg}");
-    // Registered first, then it opens its pull API.
-    wait_until(
-        Duration::from_secs(30),
-        "the agent's pull API to listen",
-        || async move {
-            tokio::net::TcpStream::connect(("127.0.0.1", agent_port))
-                .await
-                .ok()
-                .map(|_| ())
-        },
-    )
-    .await;
 
     // Enrol with a PCR policy and a payload; --verify waits for the agent to derive K.
     let autorun_log = work.path().join("autorun.log");

@@ -428,9 +428,9 @@ async fn agent_answers_its_verifier_while_flooded() {
         tpm.localca_dir().expect("localca"),
         &work.path().join("tpm_cert_store"),
     );
-    let dep = Deployment::write(work.path(), &store, false);
-    let _verifier = dep.start_verifier().await; // generates cv_ca, which the agent trusts
-    let _registrar = dep.start_registrar().await;
+    let mut dep = Deployment::write(work.path(), &store, false);
+    // The verifier generates cv_ca, which the agent trusts.
+    let (_verifier, _registrar) = dep.start_servers().await;
     let agent_dir = work.path().join("agent");
     let (config, port) = dep.write_agent_config(&agent_dir, AGENT_ID);
     let env = [

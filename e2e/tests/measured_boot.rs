@@ -86,14 +86,13 @@ async fn real_boot_log_attested_and_changed_kernel_caught() {
         ca_tpm.localca_dir().expect("localca"),
         &work.path().join("tpm_cert_store"),
     );
-    let dep = Deployment::write_with(
+    let mut dep = Deployment::write_with(
         &work.path().join("deploy"),
         &store,
         false,
         "measured_boot_policy_name = example\nmeasured_boot_evaluate = always",
     );
-    let verifier = dep.start_verifier().await;
-    let _registrar = dep.start_registrar().await;
+    let (verifier, _registrar) = dep.start_servers().await;
 
     let log_path = keylime_testkit::testdata(BOOT_LOG);
     let log = std::fs::read(&log_path).unwrap();

@@ -51,7 +51,7 @@ async fn rsa_agent_with_ek_cert_registers_and_survives_registrar_restart() {
         tpm.localca_dir().expect("localca"),
         &work.path().join("tpm_cert_store"),
     );
-    let reg = RegistrarDeployment::write(&work.path().join("registrar"), Some(&store), true);
+    let mut reg = RegistrarDeployment::write(&work.path().join("registrar"), Some(&store), true);
     let mut registrar = reg.start().await;
 
     let config = write_agent_config(&work.path().join("agent"), AGENT_ID, reg.port, "rsa");
@@ -132,7 +132,7 @@ async fn rsa_agent_with_ek_cert_registers_and_survives_registrar_restart() {
 async fn ecc_agent_without_ek_cert_registers_when_not_required_and_keeps_its_ak() {
     let tpm = Swtpm::start();
     let work = tempfile::tempdir().unwrap();
-    let reg = RegistrarDeployment::write(&work.path().join("registrar"), None, false);
+    let mut reg = RegistrarDeployment::write(&work.path().join("registrar"), None, false);
     let _registrar = reg.start().await;
 
     let config = write_agent_config(&work.path().join("agent"), AGENT_ID, reg.port, "ecc");
@@ -188,7 +188,7 @@ async fn agent_without_ek_cert_is_refused_when_ek_cert_required() {
     let work = tempfile::tempdir().unwrap();
     let store = work.path().join("empty_store");
     std::fs::create_dir_all(&store).unwrap();
-    let reg = RegistrarDeployment::write(&work.path().join("registrar"), Some(&store), true);
+    let mut reg = RegistrarDeployment::write(&work.path().join("registrar"), Some(&store), true);
     let _registrar = reg.start().await;
 
     let config = write_agent_config(&work.path().join("agent"), AGENT_ID, reg.port, "rsa");
@@ -215,7 +215,7 @@ async fn impostor_tpm_claiming_a_registered_id_is_refused() {
     let genuine = Swtpm::start();
     let impostor = Swtpm::start();
     let work = tempfile::tempdir().unwrap();
-    let reg = RegistrarDeployment::write(&work.path().join("registrar"), None, false);
+    let mut reg = RegistrarDeployment::write(&work.path().join("registrar"), None, false);
     let _registrar = reg.start().await;
 
     let config = write_agent_config(&work.path().join("genuine"), AGENT_ID, reg.port, "rsa");

@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post;
 use keylime_e2e::deployment::Deployment;
-use keylime_e2e::{Service, bin, cert_store_from_localca, wait_until};
+use keylime_e2e::{cert_store_from_localca, spawn_agent, wait_until};
 use keylime_testkit::swtpm::Swtpm;
 
 const AGENT_ID: &str = "d432fbb3-d2f1-4a97-9ef7-75bd81c0e2e1";
@@ -87,8 +87,8 @@ async fn verifier_and_agent_restarts_resume_and_webhook_gets_the_revocation() {
         tpm.localca_dir().expect("localca"),
         &work.path().join("tpm_cert_store"),
     );
-    let dep = Deployment::write(&work.path().join("deploy"), &store, true);
-    let mut verifier = dep.start_verifier().await;
+    let mut dep = Deployment::write(&work.path().join("deploy"), &store, true);
+    let (mut verifier, _registrar) = dep.start_servers().await;
     let (hook_url, received) = start_webhook(&dep).await;
     // Turn on the webhook notifier next to the agent notifier for the restarted verifier.
     let conf = dep.dir.join("verifier.conf");
@@ -99,22 +99,10 @@ async fn verifier_and_agent_restarts_resume_and_webhook_gets_the_revocation() {
         ),
     );
     std::fs::write(&conf, text).unwrap();
-    let _registrar = dep.start_registrar().await;
 
     let agent_dir = work.path().join("agent");
-    let (config, agent_port) = dep.write_agent_config(&agent_dir, AGENT_ID);
-    let env = vec![
-        ("KEYLIME_AGENT_CONFIG", config.display().to_string()),
-        ("TCTI", tpm.tcti_string()),
-    ];
-    let mut agent = Service::spawn("agent", &bin("keylime_agent"), &[], &env, work.path());
-    let listening = || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", agent_port))
-            .await
-            .ok()
-            .map(|_| ())
-    };
-    wait_until(Duration::from_secs(60), "the agent's pull API", listening).await;
+    let (config, _) = dep.write_agent_config(&agent_dir, AGENT_ID);
+    let mut agent = spawn_agent("agent", &config, &tpm.tcti_string(), work.path()).await;
     let policy = format!("{{\"15\": [\"{}\"]}}", "0".repeat(64));
     let (ok, added) = dep
         .tenant(&["-c", "add", "-u", AGENT_ID, "--tpm_policy", &policy])
@@ -146,13 +134,7 @@ async fn verifier_and_agent_restarts_resume_and_webhook_gets_the_revocation() {
         "agent exit: {status_code}\n{}",
         agent.output()
     );
-    let mut agent = Service::spawn("agent-2", &bin("keylime_agent"), &[], &env, work.path());
-    wait_until(
-        Duration::from_secs(60),
-        "the restarted agent's pull API",
-        listening,
-    )
-    .await;
+    let mut agent = spawn_agent("agent-2", &config, &tpm.tcti_string(), work.path()).await;
     let again = attested_beyond(&dep, resumed, "attestation of the restarted agent").await;
     assert!(again > resumed);
 

@@ -83,9 +83,8 @@ async fn enrol(id: &str, verification_keys: Option<String>) -> Enrolled {
         tpm.localca_dir().expect("localca"),
         &work.path().join("tpm_cert_store"),
     );
-    let dep = Deployment::write(&work.path().join("deploy"), &store, true);
-    let verifier = dep.start_verifier().await;
-    let registrar = dep.start_registrar().await;
+    let mut dep = Deployment::write(&work.path().join("deploy"), &store, true);
+    let (verifier, registrar) = dep.start_servers().await;
 
     let list_path = work.path().join("ascii_runtime_measurements");
     let log = std::fs::read_to_string(keylime_testkit::testdata(REAL_LOG)).unwrap();

@@ -13,7 +13,9 @@ use crate::config_files::ConfigSet;
 use crate::process::GroupProcess;
 use crate::services::{START_TIMEOUT, admin_client, admin_get};
 use crate::tenant::{TenantRun, upstream_tenant};
-use crate::{free_port, poll, wait_until};
+use keylime_testkit::ports::{Clashes, relocate, reserve};
+
+use crate::{poll, wait_until};
 
 /// The PCR the scenarios' `tpm_policy` pins and then tamper with.
 pub const POLICY_PCR: u8 = 15;
@@ -42,7 +44,7 @@ impl OurAgent {
     pub fn start(dir: &Path, id: &str, config: &ConfigSet, tpm: Swtpm) -> OurAgent {
         let actions = dir.join("actions");
         std::fs::create_dir_all(&actions).expect("agent actions dir");
-        let port = free_port();
+        let port = reserve();
         let conf = dir.join("keylime-agent.conf");
         std::fs::write(
             &conf,
@@ -67,17 +69,7 @@ impl OurAgent {
             &actions.join("record_revocation"),
             &format!("#!/bin/sh\ncat \"$1\" >> '{}'\n", revocation_log.display()),
         );
-        let env = vec![
-            ("KEYLIME_AGENT_CONFIG", conf.display().to_string()),
-            ("TCTI", tpm.tcti_string()),
-        ];
-        let process = GroupProcess::spawn(
-            "our-agent",
-            &keylime_e2e::bin("keylime_agent"),
-            &[],
-            &env,
-            dir,
-        );
+        let process = spawn(dir, &tpm);
         OurAgent {
             id: id.to_string(),
             tpm,
@@ -90,24 +82,37 @@ impl OurAgent {
     }
 
     /// Waits until the agent has registered and activated (it opens its pull API only
-    /// then) and its pull API accepts connections.
+    /// then) and its pull API accepts connections. An agent whose port was taken keeps
+    /// running unattestable: it is stopped and started again on a new reserved port.
     pub async fn wait_serving(&mut self) {
-        let port = self.port;
-        let process = &mut self.process;
-        wait_until(
-            START_TIMEOUT,
-            "our agent to register and serve its pull API",
-            || {
-                process.assert_running();
-                async move {
-                    tokio::net::TcpStream::connect(("127.0.0.1", port))
-                        .await
-                        .ok()
-                        .map(|_| ())
-                }
-            },
-        )
-        .await;
+        let mut clashes = Clashes::new("our agent");
+        loop {
+            let port = self.port;
+            let process = &mut self.process;
+            let serving = wait_until(
+                START_TIMEOUT,
+                "our agent to register and serve its pull API",
+                || {
+                    let starting = process.check_starting();
+                    async move {
+                        if let Err(clash) = starting {
+                            return Some(Err(clash));
+                        }
+                        let connected = tokio::net::TcpStream::connect(("127.0.0.1", port)).await;
+                        connected.ok().map(|_| Ok(()))
+                    }
+                },
+            )
+            .await;
+            match serving {
+                Ok(()) => return,
+                Err(clash) => clashes.record(clash),
+            }
+            self.process.stop(Duration::from_secs(3));
+            self.port = reserve();
+            relocate(&[&self.dir.join("keylime-agent.conf")], port, self.port);
+            self.process = spawn(&self.dir, &self.tpm);
+        }
     }
 
     /// Waits until the registrar's admin API (`config`'s, over mTLS) shows the agent
@@ -279,6 +284,24 @@ pub fn our_tenant_cert_dir(dir: &Path, include: &Path) -> PathBuf {
         std::fs::copy(entry.path(), &to).expect("copying payload file");
     }
     dir.to_path_buf()
+}
+
+/// Starts our agent with the configuration in `dir` on `tpm`.
+fn spawn(dir: &Path, tpm: &Swtpm) -> GroupProcess {
+    let env = vec![
+        (
+            "KEYLIME_AGENT_CONFIG",
+            dir.join("keylime-agent.conf").display().to_string(),
+        ),
+        ("TCTI", tpm.tcti_string()),
+    ];
+    GroupProcess::spawn(
+        "our-agent",
+        &keylime_e2e::bin("keylime_agent"),
+        &[],
+        &env,
+        dir,
+    )
 }
 
 fn write_exec(path: &Path, text: &str) {

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::free_port;
+use keylime_testkit::ports::{relocate, reserve};
 
 /// Values a scenario may change; everything else is the template default.
 #[derive(Debug, Clone)]
@@ -68,10 +68,10 @@ impl ConfigSet {
         let set = ConfigSet {
             dir: dir.to_path_buf(),
             keylime_dir: dir.join("state"),
-            verifier_port: free_port(),
-            registrar_port: free_port(),
-            registrar_tls_port: free_port(),
-            zmq_port: free_port(),
+            verifier_port: reserve(),
+            registrar_port: reserve(),
+            registrar_tls_port: reserve(),
+            zmq_port: reserve(),
             tpm_cert_store: tpm_cert_store.to_path_buf(),
         };
         std::fs::create_dir_all(&set.keylime_dir).expect("creating KEYLIME_DIR");
@@ -84,6 +84,24 @@ impl ConfigSet {
         write("ca.conf", ca_conf(opts));
         write("logging.conf", LOGGING_CONF.to_string());
         set
+    }
+
+    /// Moves the verifier to a new reserved port, in every file naming it.
+    pub fn move_verifier_port(&mut self) {
+        self.verifier_port = self.move_port(self.verifier_port);
+    }
+
+    /// Moves both registrar ports to new reserved ones, in every file naming them.
+    pub fn move_registrar_ports(&mut self) {
+        self.registrar_port = self.move_port(self.registrar_port);
+        self.registrar_tls_port = self.move_port(self.registrar_tls_port);
+    }
+
+    fn move_port(&self, old: u16) -> u16 {
+        let new = reserve();
+        let files = ["verifier.conf", "registrar.conf", "tenant.conf"].map(|n| self.file(n));
+        relocate(&files.each_ref().map(PathBuf::as_path), old, new);
+        new
     }
 
     /// Path of one of the files (`"verifier.conf"`, …).

@@ -44,7 +44,7 @@ pub mod upstream;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-pub use keylime_e2e::{free_port, wait_until};
+pub use keylime_e2e::wait_until;
 
 /// Polls `check` until it returns `Ok`, or panics after `timeout` naming `what` and the last
 /// observation (the `Err` text) — what a failing wait most needs to show.

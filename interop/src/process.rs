@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use keylime_testkit::ports::PortClash;
+
 /// A running service (and the processes it forked).
 #[derive(Debug)]
 pub struct GroupProcess {
@@ -69,6 +71,14 @@ impl GroupProcess {
     /// Whether the group leader has exited, with its status.
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
+    }
+
+    /// `Err` with its output when the service could not bind a port (whether it exited or
+    /// kept running without that listener); panics with its output if it exited for any
+    /// other reason.
+    pub fn check_starting(&mut self) -> Result<(), PortClash> {
+        let exited = self.exited();
+        keylime_testkit::ports::check_starting(&self.name, &self.output(), exited)
     }
 
     /// Panics with the log if the service has exited.

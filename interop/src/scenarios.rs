@@ -13,7 +13,7 @@ use crate::config_files::{ConfigOptions, ConfigSet};
 use crate::ima::ImaPlayer;
 use crate::measured_boot::play_event_log;
 use crate::process::GroupProcess;
-use crate::services::{Implementation, start_registrar, start_verifier};
+use crate::services::{Implementation, start_servers};
 use crate::tenant::upstream_tenant;
 use crate::{poll, step};
 
@@ -50,9 +50,8 @@ impl Deployment {
         for (i, other) in spare.iter().enumerate() {
             trust_local_ca(other, &store, &format!("spare{i}-"));
         }
-        let config = ConfigSet::write(&work.path().join("deploy"), &store, opts);
-        let verifier = start_verifier(services, &config).await;
-        let registrar = start_registrar(services, &config).await;
+        let mut config = ConfigSet::write(&work.path().join("deploy"), &store, opts);
+        let (verifier, registrar) = start_servers(services, services, &mut config).await;
         let mut agent = OurAgent::start(&work.path().join("agent"), id, &config, tpm);
         agent.wait_serving().await;
         agent.wait_active_at_registrar(&config).await;

@@ -1,10 +1,14 @@
 //! Starting a verifier or a registrar of either implementation from a [`ConfigSet`], and
 //! waiting (with a deadline) until it answers `/version`. Upstream's run from the
-//! virtualenv; ours are the workspace binaries beside the test executable.
+//! virtualenv; ours are the workspace binaries beside the test executable. Their ports are
+//! reserved (`keylime_testkit::ports`); a service that still finds one taken, which either
+//! implementation reports as "Address already in use", is started again on new ports.
 
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+use keylime_testkit::ports::{Clashes, PortClash};
 
 use crate::config_files::ConfigSet;
 use crate::process::GroupProcess;
@@ -44,8 +48,50 @@ impl Implementation {
     }
 }
 
-/// Starts a verifier and waits until its HTTPS `/version` answers (with its generated CA).
-pub async fn start_verifier(which: Implementation, config: &ConfigSet) -> GroupProcess {
+/// Starts a verifier and waits until its HTTPS `/version` answers (with its generated CA);
+/// when its port was taken, moves it and starts it again.
+pub async fn start_verifier(which: Implementation, config: &mut ConfigSet) -> GroupProcess {
+    let mut clashes = Clashes::new(format!("the {which} verifier"));
+    loop {
+        match try_start_verifier(which, config).await {
+            Ok(verifier) => return verifier,
+            Err(clash) => clashes.record(clash),
+        }
+        config.move_verifier_port();
+    }
+}
+
+/// Starts a verifier, then a registrar (both use the verifier's `cv_ca`), and waits until
+/// both answer. When a port of either was taken it is moved and both start again (a
+/// verifier reads the registrar's port when it starts).
+pub async fn start_servers(
+    verifier: Implementation,
+    registrar: Implementation,
+    config: &mut ConfigSet,
+) -> (GroupProcess, GroupProcess) {
+    let mut clashes = Clashes::new(format!("the {verifier} verifier and {registrar} registrar"));
+    loop {
+        let started_verifier = match try_start_verifier(verifier, config).await {
+            Ok(started) => started,
+            Err(clash) => {
+                clashes.record(clash);
+                config.move_verifier_port();
+                continue;
+            }
+        };
+        match try_start_registrar(registrar, config).await {
+            Ok(started) => return (started_verifier, started),
+            Err(clash) => clashes.record(clash),
+        }
+        drop(started_verifier);
+        config.move_registrar_ports();
+    }
+}
+
+async fn try_start_verifier(
+    which: Implementation,
+    config: &ConfigSet,
+) -> Result<GroupProcess, PortClash> {
     let mut svc = GroupProcess::spawn(
         &format!("{which}-verifier"),
         &which.program("verifier"),
@@ -59,22 +105,28 @@ pub async fn start_verifier(which: Implementation, config: &ConfigSet) -> GroupP
         START_TIMEOUT,
         &format!("the {which} verifier to answer {url}"),
         || {
-            svc.assert_running();
+            let starting = svc.check_starting();
             let (ca, url) = (ca.clone(), url.clone());
             async move {
+                if let Err(clash) = starting {
+                    return Some(Err(clash));
+                }
                 let client = https_client(&ca, None)?;
                 let r = client.get(&url).send().await.ok()?;
-                r.status().is_success().then_some(())
+                r.status().is_success().then_some(Ok(()))
             }
         },
     )
-    .await;
-    svc
+    .await?;
+    Ok(svc)
 }
 
-/// Starts a registrar (after the verifier: both use the verifier's `cv_ca`) and waits until
-/// its HTTP `/version` answers and its HTTPS port accepts connections.
-pub async fn start_registrar(which: Implementation, config: &ConfigSet) -> GroupProcess {
+/// Starts a registrar and waits until its HTTP `/version` answers and its HTTPS port
+/// accepts connections.
+async fn try_start_registrar(
+    which: Implementation,
+    config: &ConfigSet,
+) -> Result<GroupProcess, PortClash> {
     let mut svc = GroupProcess::spawn(
         &format!("{which}-registrar"),
         &which.program("registrar"),
@@ -89,20 +141,23 @@ pub async fn start_registrar(which: Implementation, config: &ConfigSet) -> Group
         START_TIMEOUT,
         &format!("the {which} registrar to answer {url}"),
         || {
-            svc.assert_running();
+            let starting = svc.check_starting();
             let (http, url) = (http.clone(), url.clone());
             async move {
+                if let Err(clash) = starting {
+                    return Some(Err(clash));
+                }
                 let r = http.get(&url).send().await.ok()?;
                 r.status().is_success().then_some(())?;
                 tokio::net::TcpStream::connect(("127.0.0.1", tls_port))
                     .await
                     .ok()
-                    .map(|_| ())
+                    .map(|_| Ok(()))
             }
         },
     )
-    .await;
-    svc
+    .await?;
+    Ok(svc)
 }
 
 /// An HTTPS client trusting `ca`, optionally presenting a client certificate and key.

@@ -124,8 +124,8 @@ pub async fn signed_runtime_policy(
         require_allow_list_signatures: true,
         ..ConfigOptions::default()
     };
-    let config = ConfigSet::write(&work.path().join("deploy"), &store, &opts);
-    let verifier = start_verifier(services, &config).await;
+    let mut config = ConfigSet::write(&work.path().join("deploy"), &store, &opts);
+    let verifier = start_verifier(services, &mut config).await;
 
     step(
         pairing,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use keylime_e2e::cert_store_from_localca;
 use keylime_interop::agent::{OurAgent, POLICY_PCR};
 use keylime_interop::config_files::{ConfigOptions, ConfigSet};
-use keylime_interop::services::{Implementation::Upstream, start_registrar, start_verifier};
+use keylime_interop::services::{Implementation::Upstream, start_servers};
 use keylime_interop::tenant::upstream_tenant;
 use keylime_interop::{scenarios, step, wait_until};
 use keylime_testkit::swtpm::Swtpm;
@@ -33,7 +33,7 @@ mod upstream_registrar {
             tpm.localca_dir().unwrap(),
             &work.path().join("tpm_cert_store"),
         );
-        let config = ConfigSet::write(
+        let mut config = ConfigSet::write(
             &work.path().join("deploy"),
             &store,
             &ConfigOptions::default(),
@@ -43,8 +43,7 @@ mod upstream_registrar {
             PAIRING,
             "upstream verifier (generates cv_ca) and upstream registrar start",
         );
-        let _verifier = start_verifier(Upstream, &config).await;
-        let _registrar = start_registrar(Upstream, &config).await;
+        let (_verifier, _registrar) = start_servers(Upstream, Upstream, &mut config).await;
 
         step(
             PAIRING,
@@ -101,13 +100,12 @@ mod upstream_verifier_and_tenant {
             tpm.localca_dir().unwrap(),
             &work.path().join("tpm_cert_store"),
         );
-        let config = ConfigSet::write(
+        let mut config = ConfigSet::write(
             &work.path().join("deploy"),
             &store,
             &ConfigOptions::default(),
         );
-        let _verifier = start_verifier(Upstream, &config).await;
-        let _registrar = start_registrar(Upstream, &config).await;
+        let (_verifier, _registrar) = start_servers(Upstream, Upstream, &mut config).await;
         let mut agent = OurAgent::start(&work.path().join("agent"), ID, &config, tpm);
         agent.wait_serving().await;
         agent.wait_active_at_registrar(&config).await;

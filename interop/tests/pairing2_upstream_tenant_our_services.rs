@@ -30,7 +30,7 @@ use keylime_interop::config_files::{ConfigOptions, ConfigSet};
 use keylime_interop::process::GroupProcess;
 use keylime_interop::services::{
     Implementation::{self, Ours, Upstream},
-    start_registrar, start_verifier,
+    start_servers,
 };
 use keylime_interop::tenant::{TenantRun, run_tenant};
 use keylime_interop::transcript::{Masks, diff, printed};
@@ -150,13 +150,12 @@ impl Side {
             tpm.localca_dir().unwrap(),
             &work.path().join("tpm_cert_store"),
         );
-        let config = ConfigSet::write(
+        let mut config = ConfigSet::write(
             &work.path().join("deploy"),
             &store,
             &ConfigOptions::default(),
         );
-        let verifier = start_verifier(which, &config).await;
-        let registrar = start_registrar(which, &config).await;
+        let (verifier, registrar) = start_servers(which, which, &mut config).await;
         let mut agent = OurAgent::start(&work.path().join("agent"), ID, &config, tpm);
         agent.wait_serving().await;
         agent.wait_active_at_registrar(&config).await;

@@ -18,7 +18,7 @@ use keylime_interop::agent::{OurAgent, POLICY_PCR, our_tenant_cert_dir, zero_pcr
 use keylime_interop::config_files::{ConfigOptions, ConfigSet};
 use keylime_interop::services::{
     Implementation::{self, Ours, Upstream},
-    start_registrar, start_verifier,
+    start_servers,
 };
 use keylime_interop::tenant::{our_tenant, upstream_tenant};
 use keylime_interop::{poll, step};
@@ -74,7 +74,7 @@ async fn pull_loop(pairing: &str, registrar: Implementation, verifier: Implement
         tpm.localca_dir().unwrap(),
         &work.path().join("tpm_cert_store"),
     );
-    let config = ConfigSet::write(
+    let mut config = ConfigSet::write(
         &work.path().join("deploy"),
         &store,
         &ConfigOptions::default(),
@@ -84,8 +84,7 @@ async fn pull_loop(pairing: &str, registrar: Implementation, verifier: Implement
         pairing,
         &format!("{verifier} verifier generates cv_ca; {registrar} registrar serves with it"),
     );
-    let _verifier = start_verifier(verifier, &config).await;
-    let _registrar = start_registrar(registrar, &config).await;
+    let (_verifier, _registrar) = start_servers(verifier, registrar, &mut config).await;
 
     step(
         pairing,

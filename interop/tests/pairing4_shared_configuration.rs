@@ -8,7 +8,7 @@
 
 use keylime_e2e::cert_store_from_localca;
 use keylime_interop::config_files::{ConfigOptions, ConfigSet};
-use keylime_interop::services::{Implementation, start_registrar, start_verifier};
+use keylime_interop::services::{Implementation, start_servers};
 use keylime_interop::step;
 use keylime_interop::tenant::{our_tenant, upstream_tenant};
 use keylime_interop::transcript::Masks;
@@ -70,8 +70,8 @@ async fn both_implementations_start_from_the_same_files() {
         ca_lifetime_days: 1234,
         ..ConfigOptions::default()
     };
-    let up = ConfigSet::write(&work.path().join("upstream"), &store, &opts);
-    let ours = ConfigSet::write(&work.path().join("ours"), &store, &opts);
+    let mut up = ConfigSet::write(&work.path().join("upstream"), &store, &opts);
+    let mut ours = ConfigSet::write(&work.path().join("ours"), &store, &opts);
 
     step(
         PAIRING,
@@ -85,10 +85,9 @@ async fn both_implementations_start_from_the_same_files() {
         PAIRING,
         "upstream's verifier and registrar start from one set, ours from the other",
     );
-    let _uv = start_verifier(Implementation::Upstream, &up).await;
-    let _ur = start_registrar(Implementation::Upstream, &up).await;
-    let _ov = start_verifier(Implementation::Ours, &ours).await;
-    let _or = start_registrar(Implementation::Ours, &ours).await;
+    let (_uv, _ur) =
+        start_servers(Implementation::Upstream, Implementation::Upstream, &mut up).await;
+    let (_ov, _or) = start_servers(Implementation::Ours, Implementation::Ours, &mut ours).await;
 
     step(
         PAIRING,

@@ -1,10 +1,11 @@
 //! Development-only harnesses shared by the workspace's tests: where the shared test data
-//! lives, a swtpm process per test, and helpers to start the real binaries.
+//! lives, a swtpm process per test, and loopback ports reserved across test processes.
 //!
 //! Nothing here is linked into a shipped binary.
 
 use std::path::PathBuf;
 
+pub mod ports;
 pub mod swtpm;
 
 pub use swtpm::Swtpm;

@@ -1,6 +1,11 @@
-//! A private swtpm per test: a `swtpm socket` process on free loopback ports with its own
-//! state directory, optionally manufactured by `swtpm_setup` with EK and platform
+//! A private swtpm per test: a `swtpm socket` process on reserved loopback ports (see
+//! [`crate::ports`]) with its own state directory, optionally manufactured by `swtpm_setup` with EK and platform
 //! certificates signed by a throw-away `swtpm_localca` CA.
+//!
+//! The control channel's socket is bound here and handed to swtpm as its standard input
+//! (`--ctrl type=tcp,fd=0`), so nothing can take that port in between; swtpm 0.7 reads a
+//! `--server` descriptor as an accepted connection, so the data port is bound by swtpm
+//! itself and a start that fails on it is tried again on new ports.
 //!
 //! Missing swtpm binaries are a loud panic, never a skipped test. The process gets an
 //! orderly `TPM2_Shutdown` and is killed when the [`Swtpm`] is dropped.
@@ -85,11 +90,11 @@ impl Swtpm {
             None
         };
         let mut last_err = None;
-        for _ in 0..20 {
-            let Some(data_port) = free_port_pair()? else {
-                continue;
-            };
+        for _ in 0..crate::ports::START_ATTEMPTS {
+            let data_port = crate::ports::reserve_pair();
             let ctrl_port = data_port + 1;
+            let ctrl = TcpListener::bind((Ipv4Addr::LOCALHOST, ctrl_port))
+                .map_err(io(format!("binding the control port {ctrl_port}")))?;
             let log = dir.path().join("swtpm.log");
             let child = Command::new(&swtpm)
                 .arg("socket")
@@ -99,12 +104,12 @@ impl Swtpm {
                 .arg("--server")
                 .arg(format!("type=tcp,port={data_port},bindaddr=127.0.0.1"))
                 .arg("--ctrl")
-                .arg(format!("type=tcp,port={ctrl_port},bindaddr=127.0.0.1"))
+                .arg("type=tcp,fd=0")
                 .arg("--flags")
                 .arg("not-need-init,startup-clear")
                 .arg("--log")
                 .arg(format!("file={},level=1", log.display()))
-                .stdin(Stdio::null())
+                .stdin(Stdio::from(std::os::fd::OwnedFd::from(ctrl)))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -121,7 +126,8 @@ impl Swtpm {
                     });
                 }
                 Err(e) => {
-                    // Most likely a port taken between our probe and swtpm's bind: retry.
+                    // Most likely the data port taken between its reservation and swtpm's
+                    // bind by a program outside the tests: start again on new ports.
                     last_err = Some(e);
                     let _ = child.kill();
                     let _ = child.wait();
@@ -253,19 +259,6 @@ fn ctrl_command(port: u16, command: &[u8]) -> std::io::Result<()> {
             "swtpm control command failed: 0x{rc:x}"
         ))),
     }
-}
-
-/// A free port `p` with `p + 1` also free: tpm2-tss's swtpm TCTI expects the control
-/// channel on the data port plus one. `None` if `p + 1` was taken (try again).
-fn free_port_pair() -> Result<Option<u16>, SwtpmError> {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(io("binding a free port"))?;
-    let port = l.local_addr().map_err(io("reading a bound port"))?.port();
-    if port == u16::MAX {
-        return Ok(None);
-    }
-    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, port + 1))
-        .ok()
-        .map(|_| port))
 }
 
 fn which(name: &str) -> Option<PathBuf> {

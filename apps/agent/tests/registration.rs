@@ -243,7 +243,7 @@ async fn https_registration_and_mtls_disabled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registrar_down_at_first_then_started() {
     let tpm = Swtpm::start();
-    let port = free_port();
+    let port = reserve_port();
     let dir = tempfile::tempdir().unwrap();
     let mut config = agent_config(dir.path(), port, fixed());
     config.exponential_backoff_initial_delay = 100;

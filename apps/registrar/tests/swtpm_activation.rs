@@ -4,76 +4,20 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
+use keylime_testkit::Swtpm;
 use serde_json::json;
-
-struct Swtpm {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port_pair() -> u16 {
-    loop {
-        let a = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = a.local_addr().unwrap().port();
-        if port < 65000 && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-}
-
-fn start_swtpm(state: &Path) -> Swtpm {
-    std::fs::create_dir_all(state).unwrap();
-    let port = free_port_pair();
-    let child = Command::new("swtpm")
-        .args(["socket", "--tpm2", "--tpmstate"])
-        .arg(format!("dir={}", state.display()))
-        .args([
-            "--server",
-            &format!("type=tcp,port={port},bindaddr=127.0.0.1"),
-        ])
-        .args([
-            "--ctrl",
-            &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1),
-        ])
-        .args(["--flags", "not-need-init,startup-clear"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("swtpm must be installed for this test");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "swtpm did not start listening on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Swtpm { child, port }
-}
 
 fn tpm2(tpm: &Swtpm, dir: &Path, args: &[&str]) {
     let out = Command::new(args[0])
         .args(&args[1..])
         .current_dir(dir)
-        .env(
-            "TPM2TOOLS_TCTI",
-            format!("swtpm:host=127.0.0.1,port={}", tpm.port),
-        )
+        .env("TPM2TOOLS_TCTI", tpm.tcti_string())
         .output()
         .unwrap_or_else(|e| panic!("{} must be installed: {e}", args[0]));
     assert!(
@@ -87,7 +31,7 @@ async fn activate_with_swtpm(ek_alg: &str) {
     let state = tempfile::tempdir().unwrap();
     let work = state.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let tpm = start_swtpm(&state.path().join("swtpm"));
+    let tpm = Swtpm::start();
     tpm2(
         &tpm,
         &work,

@@ -103,9 +103,7 @@ async fn add_status_list_delete_through_the_binary() {
     assert!(doc["error"].as_str().unwrap().contains("ghost"));
 
     // Unreachable verifier.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port().to_string();
-    drop(closed);
+    let port = keylime_testkit::ports::closed().to_string();
     let (code, out, _) = run(s(&["-c", "cvlist", "-vp", &port, "--json"])).await;
     assert_eq!(code, 1);
     assert!(

@@ -180,9 +180,7 @@ async fn failures_name_what_failed() {
 
     // An unreachable verifier.
     let mut s = svc.settings();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    s.verifier.port = closed.local_addr().unwrap().port();
-    drop(closed);
+    s.verifier.port = keylime_testkit::ports::closed();
     let t = keylime_tenant::Tenant::new(s).unwrap();
     let err = t.cvlist().await.unwrap_err();
     assert!(matches!(err, TenantError::Unreachable { .. }), "{err}");

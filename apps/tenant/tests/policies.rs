@@ -471,9 +471,7 @@ async fn hostile_answers_are_clear_errors() {
 async fn unreachable_verifier() {
     let fake = FakeVerifier::start().await;
     let mut s = fake.settings();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    s.verifier.port = closed.local_addr().unwrap().port();
-    drop(closed);
+    s.verifier.port = keylime_testkit::ports::closed();
     let tenant = keylime_tenant::Tenant::new(s).unwrap();
     let e = tenant
         .list_policies(PolicyKind::MeasuredBoot)

@@ -311,12 +311,7 @@ fn unreachable_tpms_are_transport_errors() {
         matches!(err, keylime_tpm::TpmError::Transport { .. }),
         "{err}"
     );
-    // A port nobody listens on: bind one, then release it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = keylime_testkit::ports::closed();
     let err = Tpm::open(&Tcti::Swtpm {
         host: "127.0.0.1".into(),
         port,

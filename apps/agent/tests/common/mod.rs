@@ -1,12 +1,11 @@
 //! Test support for the agent: the testkit's swtpm (one per test) plus a raw handle
-//! listing, an in-process registrar on ephemeral ports, agent configurations pointing at
+//! listing, an in-process registrar on ephemeral ports (bound here, so never raced), agent configurations pointing at
 //! both, and the agent binary as a child process.
 //!
 //! Fails loudly when swtpm / swtpm_setup are missing: these tests never skip.
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -57,14 +56,7 @@ impl SwtpmExt for Swtpm {
     }
 }
 
-/// A free loopback TCP port (for a registrar that starts later).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use keylime_testkit::ports::reserve as reserve_port;
 
 /// Registrar settings in `dir` on the given ports (0 = any), not requiring EK certs.
 pub fn registrar_settings(dir: &Path, http_port: u16) -> RegistrarSettings {
@@ -90,7 +82,7 @@ pub fn agent_config(keylime_dir: &Path, registrar_port: u16, uuid: UuidSetting) 
     let mut config = AgentConfig::load_from(&sources).expect("default agent config");
     config.uuid = uuid;
     // The pull API listens here once registered; never the shared default 9002.
-    config.port = free_port();
+    config.port = reserve_port();
     config.registrar_ip = "127.0.0.1".into();
     config.registrar_port = registrar_port;
     config.exponential_backoff_initial_delay = 50;

@@ -13,7 +13,7 @@ use keylime_pki::{CaOptions, CertRole, CertificateAuthority, KeyAlgorithm};
 use keylime_registrar::RunningRegistrar;
 use keylime_testkit::Swtpm;
 
-use crate::common::{FIXED_UUID, agent_config, free_port, start_registrar, wait_until};
+use crate::common::{FIXED_UUID, agent_config, start_registrar, wait_until};
 
 pub struct PullAgent {
     pub tpm: Swtpm,
@@ -43,7 +43,6 @@ pub async fn start_agent(adjust: impl FnOnce(&mut AgentConfig, &Path)) -> PullAg
         registrar.http_addr.port(),
         UuidSetting::Fixed(FIXED_UUID.into()),
     );
-    config.port = free_port();
     config.ip = "127.0.0.1".into();
     config.ima_ml_path = dir.path().join("ima.log");
     config.measuredboot_ml_path = dir.path().join("boot.log");

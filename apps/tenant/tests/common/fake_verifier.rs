@@ -147,9 +147,7 @@ impl FakeVerifier {
 
     /// Settings of a tenant that talks to this fake (the registrar is a closed port).
     pub fn settings(&self) -> TenantSettings {
-        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let registrar_port = closed.local_addr().unwrap().port();
-        drop(closed);
+        let registrar_port = keylime_testkit::ports::closed();
         TenantSettings {
             verifier: self.endpoint(),
             verifier_id: None,
