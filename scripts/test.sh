@@ -17,6 +17,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> building binaries (end-to-end tests start them)"
 cargo build --workspace --bins --locked
 
+# A short run of every fuzz target (the long runs are scripts/fuzz.sh with more seconds);
+# the committed seeds and crash reproducers run with the tests below, in keylime-fuzz's
+# tests. Before the tests, so the run closes on nextest's summary.
+echo "==> fuzzing (${KEYLIME_FUZZ_SECONDS:-5}s per target)"
+./scripts/fuzz.sh "${KEYLIME_FUZZ_SECONDS:-5}"
+
 echo "==> tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
   # Doctests first (nextest does not run them), so the run closes on nextest's summary.
@@ -25,8 +31,3 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --workspace --locked --no-fail-fast
 fi
-
-# A short run of every fuzz target (the long runs are scripts/fuzz.sh with more seconds);
-# the committed seeds and crash reproducers already ran above, in keylime-fuzz's tests.
-echo "==> fuzzing (${KEYLIME_FUZZ_SECONDS:-5}s per target)"
-./scripts/fuzz.sh "${KEYLIME_FUZZ_SECONDS:-5}"
