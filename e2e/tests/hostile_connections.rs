@@ -46,10 +46,14 @@ fn attacker(n: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + (n % 8) as u8))
 }
 
+/// Connects from `from`; a server whose backlog is full (one that stopped accepting) makes
+/// this fail after 2 s instead of waiting for the kernel's SYN retries.
 async fn connect_from(from: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(from, 0))?;
-    socket.connect(to).await
+    tokio::time::timeout(Duration::from_secs(2), socket.connect(to))
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
 }
 
 /// Whether the server has closed `stream` (EOF or reset on a non-blocking read).
