@@ -7,6 +7,7 @@
 //! reserved with [`keylime_testkit::ports`]; a service that still finds a port taken is
 //! started again on new ones.
 
+pub mod api_fuzz;
 pub mod bootlog;
 pub mod deployment;
 pub mod ima;

@@ -26,6 +26,29 @@ pub fn testdata(rel: &str) -> PathBuf {
     testdata_dir().join(rel)
 }
 
+/// Assert that `docs/openapi/{name}` holds `generated` (a service's OpenAPI description).
+/// With `KEYLIME_UPDATE_OPENAPI=1` the file is rewritten instead.
+pub fn check_openapi_copy(name: &str, generated: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("docs")
+        .join("openapi")
+        .join(name);
+    if std::env::var_os("KEYLIME_UPDATE_OPENAPI").is_some_and(|v| v == "1") {
+        std::fs::write(&path, generated)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        return;
+    }
+    let committed = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    assert!(
+        committed == generated,
+        "{} is out of date: regenerate it with KEYLIME_UPDATE_OPENAPI=1 cargo nextest run \
+         -E 'test(committed_copy_is_current)'",
+        path.display()
+    );
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

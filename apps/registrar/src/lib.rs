@@ -12,6 +12,7 @@ mod config;
 mod error;
 mod http;
 pub mod identity;
+pub mod openapi;
 use keylime_web::listener;
 mod routes;
 mod service;

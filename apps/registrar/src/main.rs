@@ -7,10 +7,18 @@ use clap::Parser;
 /// `registrar.conf.d/`, `KEYLIME_REGISTRAR_CONFIG`, `KEYLIME_REGISTRAR_*` variables) as upstream.
 #[derive(Debug, Parser)]
 #[command(name = "keylime_registrar", version, about)]
-struct Args {}
+struct Args {
+    /// Print the REST API's OpenAPI description (JSON) and exit.
+    #[arg(long)]
+    print_openapi: bool,
+}
 
 fn main() -> anyhow::Result<()> {
-    let _args = Args::parse();
+    let args = Args::parse();
+    if args.print_openapi {
+        print!("{}", keylime_registrar::openapi::description_json());
+        return Ok(());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -16,6 +16,7 @@ mod error;
 mod evidence_gate;
 mod http;
 use keylime_web::listener;
+pub mod openapi;
 mod policies;
 pub mod policy_cache;
 mod pull;

@@ -7,32 +7,18 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
+use keylime_api::named_policy::{
+    MbPolicyBody, MbPolicyDocument, MbPolicyNames, RuntimePolicyBody, RuntimePolicyDocument,
+    RuntimePolicyNames,
+};
 use keylime_api::{EmptyResults, Envelope};
 use keylime_store::{PolicyDelete, PolicyKind};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::error::{ApiError, envelope};
 use crate::policy_cache::{check_mb_policy, check_runtime_policy};
 use crate::service::AppState;
-
-/// Body of `POST`/`PUT /allowlists/{name}`.
-#[derive(Debug, Deserialize)]
-struct RuntimePolicyBody {
-    #[serde(default)]
-    runtime_policy: Option<String>,
-    #[serde(default)]
-    runtime_policy_key: Option<String>,
-    #[serde(default)]
-    tpm_policy: Option<Value>,
-}
-
-/// Body of `POST`/`PUT /mbpolicies/{name}`.
-#[derive(Debug, Deserialize)]
-struct MbPolicyBody {
-    #[serde(default)]
-    mb_policy: Option<Value>,
-}
 
 fn created() -> Response {
     envelope(
@@ -49,7 +35,7 @@ fn no_content() -> Response {
     axum::response::IntoResponse::into_response(StatusCode::NO_CONTENT)
 }
 
-fn ok(results: Value) -> Response {
+fn ok<T: serde::Serialize>(results: T) -> Response {
     envelope(StatusCode::OK, &Envelope::ok(results))
 }
 
@@ -183,11 +169,10 @@ pub async fn put_mb(
 /// `GET /allowlists/` or `/mbpolicies/`.
 pub async fn list(state: &AppState, kind: PolicyKind) -> Result<Response, ApiError> {
     let names = state.store.verifier().policy_names(kind).await?;
-    let key = match kind {
-        PolicyKind::Runtime => "runtimepolicy names",
-        PolicyKind::MeasuredBoot => "mbpolicy names",
-    };
-    Ok(ok(json!({ key: names })))
+    Ok(match kind {
+        PolicyKind::Runtime => ok(RuntimePolicyNames { names }),
+        PolicyKind::MeasuredBoot => ok(MbPolicyNames { names }),
+    })
 }
 
 /// `GET /allowlists/{name}` or `/mbpolicies/{name}`.
@@ -195,34 +180,16 @@ pub async fn show(state: &AppState, kind: PolicyKind, name: &str) -> Result<Resp
     let Some(p) = state.store.verifier().policy(kind, name).await? else {
         return Err(ApiError::NotFound(not_found(kind, name)));
     };
-    // Upstream's key order (its tenant prints the document as received).
-    #[derive(serde::Serialize)]
-    struct RuntimeDoc {
-        name: String,
-        tmp_policy: Option<String>,
-        runtime_policy: Option<String>,
-    }
-    #[derive(serde::Serialize)]
-    struct MbDoc {
-        name: String,
-        mb_policy: Option<String>,
-    }
     Ok(match kind {
-        PolicyKind::Runtime => envelope(
-            StatusCode::OK,
-            &Envelope::ok(RuntimeDoc {
-                name: p.name,
-                tmp_policy: None,
-                runtime_policy: p.body,
-            }),
-        ),
-        PolicyKind::MeasuredBoot => envelope(
-            StatusCode::OK,
-            &Envelope::ok(MbDoc {
-                name: p.name,
-                mb_policy: p.body,
-            }),
-        ),
+        PolicyKind::Runtime => ok(RuntimePolicyDocument {
+            name: p.name,
+            tmp_policy: None,
+            runtime_policy: p.body,
+        }),
+        PolicyKind::MeasuredBoot => ok(MbPolicyDocument {
+            name: p.name,
+            mb_policy: p.body,
+        }),
     })
 }
 

@@ -6,6 +6,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
 
 /// A v2 response: `code` repeats the HTTP status, `status` is a human string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,7 +25,7 @@ pub struct Envelope<T> {
 }
 
 /// `results` of errors and of body-less successes: serialises as `{}`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct EmptyResults {}
 
 impl<T> Envelope<T> {
@@ -68,14 +69,14 @@ where
 }
 
 /// `{"errors":[…]}`: the body of framework authentication/authorization denials.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorDocument {
     /// The errors; upstream sends exactly one.
     pub errors: Vec<ErrorObject>,
 }
 
 /// One error object: status as a string, a title and a detail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorObject {
     /// HTTP status as a decimal string, e.g. `"403"`.
     pub status: String,

@@ -10,8 +10,11 @@
 pub mod agent;
 pub mod encoding;
 pub mod envelope;
+pub mod named_policy;
+pub mod openapi;
 pub mod pyjson;
 pub mod registrar;
+pub mod verification;
 pub mod verifier;
 pub mod version;
 

@@ -6,12 +6,13 @@
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::Sha384;
+use utoipa::ToSchema;
 
 use crate::encoding::encode_b64;
 
 /// Body of `POST /v2.x/agents[/{id}]` (§2.2). Every field is optional on the wire; the
 /// registrar decides which ones are required.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegisterRequest {
     /// b64 TPM2B_PUBLIC of the attestation key.
     #[serde(default)]
@@ -74,21 +75,22 @@ fn port_int_or_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Opti
 }
 
 /// `results` of a successful registration: the b64 tpm2-tools credential blob (§3.5).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegisterResponse {
     /// b64 of the `0xBADCC0DE` makecredential file.
     pub blob: String,
 }
 
 /// Body of the activation routes (§2.3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ActivateRequest {
     /// Lowercase hex HMAC-SHA384, see [`activation_auth_tag`].
     pub auth_tag: String,
 }
 
 /// `results` of `GET /v2.x/agents/{id}` (§2.4).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = RegistrarAgentRecord)]
 pub struct AgentRecord {
     /// The agent id.
     pub agent_id: String,
@@ -109,7 +111,8 @@ pub struct AgentRecord {
 }
 
 /// `results` of `GET /v2.x/agents/` on the registrar: a flat list (§2.4, contrast Q1).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = RegistrarAgentList)]
 pub struct AgentList {
     /// Registered agent ids.
     pub uuids: Vec<String>,

@@ -13,6 +13,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 
 /// Operational state of an agent at the verifier (§5.5), with upstream's numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -145,7 +146,7 @@ impl<'de> Deserialize<'de> for OperationalState {
 }
 
 /// `attestation_status` of the status document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum AttestationStatus {
     Pass,
@@ -155,7 +156,7 @@ pub enum AttestationStatus {
 }
 
 /// Body of `POST /v2.x/agents/{id}` (§5.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct AddAgentRequest {
     /// The PCR policy as JSON text, including `"mask"` (§8.3).
     #[serde(deserialize_with = "json_text")]
@@ -327,8 +328,10 @@ pub fn parse_name_list(text: &str) -> Result<Vec<String>, String> {
 }
 
 /// `results` of `GET /v2.x/agents/{id}` (§5.3), field for field.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AgentStatus {
+    /// The state's number (§5.5).
+    #[schema(value_type = u8, minimum = 0, maximum = 10)]
     pub operational_state: OperationalState,
     pub v: Option<String>,
     pub ip: Option<String>,
@@ -359,7 +362,8 @@ pub struct AgentStatus {
 }
 
 /// `results` of `GET /v2.x/agents/` (§5.4, §11 Q1): a list of one-element lists.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = VerifierAgentList)]
 pub struct AgentList {
     pub uuids: Vec<Vec<String>>,
 }
