@@ -37,7 +37,7 @@ pub fn description() -> OpenApi {
             Operation::new(HttpMethod::Get, path, id, "Supported API versions").reply(
                 200,
                 "The versions",
-                Reply::Envelope(version.clone()),
+                Reply::envelope(version.clone()),
             ),
         );
     }
@@ -50,7 +50,7 @@ pub fn description() -> OpenApi {
             "Registered agent ids",
         )
         .admin()
-        .reply(200, "The ids", Reply::Envelope(list))
+        .reply(200, "The ids", Reply::envelope(list))
         .reply(400, plain_http, Reply::ErrorOrEmpty),
     );
     for (path, id) in [(AGENTS, "registerAgentFromBody"), (AGENT, "registerAgent")] {
@@ -62,7 +62,7 @@ pub fn description() -> OpenApi {
                 "Register an agent's TPM identity; returns the credential challenge",
             )
             .body(register.clone())
-            .reply(200, "The challenge", Reply::Envelope(blob.clone()))
+            .reply(200, "The challenge", Reply::envelope(blob.clone()))
             .reply(400, "Invalid registration", Reply::Error)
             .reply(403, "Known id with another TPM identity", Reply::Error)
             .reply(413, "Body too large", Reply::Error),
@@ -76,7 +76,7 @@ pub fn description() -> OpenApi {
         d.add(
             Operation::new(method, path, id, "Prove the credential (activation)")
                 .body(activate.clone())
-                .reply(200, "Activated", Reply::Envelope(empty.clone()))
+                .reply(200, "Activated", Reply::envelope(empty.clone()))
                 .reply(400, "Malformed body or wrong tag", Reply::Error)
                 .reply(404, "Unknown agent", Reply::Error)
                 .reply(409, "No pending challenge", Reply::Error)
@@ -91,14 +91,14 @@ pub fn description() -> OpenApi {
             "An activated agent's identity",
         )
         .admin()
-        .reply(200, "The record", Reply::Envelope(record))
+        .reply(200, "The record", Reply::envelope(record))
         .reply(400, plain_http, Reply::ErrorOrEmpty)
         .reply(404, "Unknown or not activated", Reply::Error),
     );
     d.add(
         Operation::new(HttpMethod::Delete, AGENT, "deleteAgent", "Forget an agent")
             .admin()
-            .reply(200, "Deleted", Reply::Envelope(empty))
+            .reply(200, "Deleted", Reply::envelope(empty))
             .reply(400, plain_http, Reply::ErrorOrEmpty)
             .reply(404, "Unknown agent", Reply::Error),
     );

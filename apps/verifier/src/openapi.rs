@@ -36,7 +36,7 @@ pub fn description() -> OpenApi {
             Operation::new(HttpMethod::Get, path, id, "Supported API versions").reply(
                 200,
                 "The versions",
-                Reply::Envelope(version.clone()),
+                Reply::envelope(version.clone()),
             ),
         );
     }
@@ -61,7 +61,7 @@ fn agents(d: &mut Description, empty: &utoipa::openapi::RefOr<utoipa::openapi::S
     let list = d.schema::<AgentList>();
     let status = d.schema::<AgentStatus>();
     let add = d.schema::<AddAgentRequest>();
-    let empty = || Reply::Envelope(empty.clone());
+    let empty = || Reply::envelope(empty.clone());
     d.add(
         Operation::new(
             HttpMethod::Get,
@@ -75,7 +75,7 @@ fn agents(d: &mut Description, empty: &utoipa::openapi::RefOr<utoipa::openapi::S
         .reply(
             200,
             "The ids or the statuses",
-            Reply::Envelope(any_of([list, map_of(&AgentStatus::name())])),
+            Reply::envelope(any_of([list, map_of(&AgentStatus::name())])),
         ),
     );
     d.add(
@@ -97,7 +97,7 @@ fn agents(d: &mut Description, empty: &utoipa::openapi::RefOr<utoipa::openapi::S
     d.add(
         Operation::new(HttpMethod::Get, AGENT, "getAgent", "An agent's status")
             .admin()
-            .reply(200, "The status", Reply::Envelope(status))
+            .reply(200, "The status", Reply::envelope(status))
             .reply(400, "Invalid agent id", Reply::Error)
             .reply(404, "Unknown agent", Reply::Error),
     );
@@ -146,7 +146,7 @@ fn verification(d: &mut Description) {
         op = op.query(name, about, text());
     }
     d.add(
-        op.reply(200, "The verdict", Reply::Envelope(identity))
+        op.reply(200, "The verdict", Reply::envelope(identity))
             .reply(400, "A parameter is missing", Reply::Error)
             .reply(404, "Unknown agent", Reply::Error),
     );
@@ -158,9 +158,20 @@ fn verification(d: &mut Description) {
             "Check TPM evidence against the given policies",
         )
         .body(evidence)
-        .reply(200, "The verdict", Reply::Envelope(verdict))
+        .reply(200, "The verdict", Reply::envelope(verdict))
         .reply(400, "Unusable evidence or policy", Reply::Error)
-        .reply(413, "Body too large", Reply::Error),
+        .reply(
+            403,
+            "No trusted client certificate (verify_evidence = mtls)",
+            Reply::Forbidden,
+        )
+        .reply(
+            404,
+            "Route turned off (verify_evidence = disabled)",
+            Reply::Empty,
+        )
+        .reply(413, "Body too large", Reply::Error)
+        .reply(429, "Too many evaluations in progress", Reply::Error),
     );
 }
 
@@ -218,15 +229,15 @@ fn policies(
     d.add(
         Operation::new(HttpMethod::Get, &list, list_id, "Stored policy names")
             .admin()
-            .reply(200, "The names", Reply::Envelope(names)),
+            .reply(200, "The names", Reply::envelope(names)),
     );
     d.add(
         Operation::new(HttpMethod::Get, &one, show_id, "A stored policy")
             .admin()
-            .reply(200, "The policy", Reply::Envelope(doc))
+            .reply(200, "The policy", Reply::envelope(doc))
             .reply(404, "Unknown name", Reply::Error),
     );
-    let created = || Reply::Envelope(empty.clone());
+    let created = || Reply::envelope(empty.clone());
     let mut create = Operation::new(HttpMethod::Post, &one, create_id, "Store a new policy")
         .admin()
         .body(body.clone())

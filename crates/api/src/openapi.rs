@@ -18,7 +18,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Type};
+use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Type};
 use utoipa::openapi::security::{SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ComponentsBuilder, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr,
@@ -51,8 +51,8 @@ pub fn version_prefixes() -> Vec<String> {
 /// One possible answer of an operation.
 #[derive(Debug, Clone)]
 pub enum Reply {
-    /// A v2 envelope whose `results` has this schema.
-    Envelope(RefOr<Schema>),
+    /// A v2 envelope whose `results` has this schema (see [`Reply::envelope`]).
+    Envelope(Box<RefOr<Schema>>),
     /// An error envelope (`results` is `{}`).
     Error,
     /// An error envelope, or the framework's empty `text/html` body (no route, plain HTTP).
@@ -63,8 +63,16 @@ pub enum Reply {
     Forbidden,
     /// A redirect with a `Location` header.
     Redirect,
-    /// The request took longer than the service allows (plain text).
+    /// The request or its body took longer than the service allows (plain text, or an
+    /// error envelope).
     Timeout,
+}
+
+impl Reply {
+    /// A v2 envelope whose `results` has `schema`.
+    pub fn envelope(schema: RefOr<Schema>) -> Self {
+        Self::Envelope(Box::new(schema))
+    }
 }
 
 /// One described operation.
@@ -304,7 +312,7 @@ fn response(about: &str, reply: Reply) -> ResponseBuilder {
     let r = ResponseBuilder::new().description(about);
     let error = || envelope_schema(Ref::from_schema_name(EmptyResults::name()).into());
     match reply {
-        Reply::Envelope(results) => r.content("application/json", json(envelope_schema(results))),
+        Reply::Envelope(results) => r.content("application/json", json(envelope_schema(*results))),
         Reply::Error => r.content("application/json", json(error())),
         Reply::ErrorOrEmpty => r
             .content("application/json", json(error()))
@@ -320,16 +328,11 @@ fn response(about: &str, reply: Reply) -> ResponseBuilder {
                 .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
                 .build(),
         ),
-        Reply::Timeout => r.content(
+        Reply::Timeout => r.content("application/json", json(error())).content(
             "text/plain",
             json(ObjectBuilder::new().schema_type(Type::String)),
         ),
     }
-}
-
-/// A schema for a list of `T` (by reference).
-pub fn array_of(item: RefOr<Schema>) -> RefOr<Schema> {
-    ArrayBuilder::new().items(item).build().into()
 }
 
 /// A string.
@@ -443,13 +446,13 @@ mod tests {
                 "s",
             )
             .admin()
-            .reply(200, "ok", Reply::Envelope(version.clone())),
+            .reply(200, "ok", Reply::envelope(version.clone())),
         );
         d.add(
             Operation::new(HttpMethod::Get, "/version", "version", "v").reply(
                 200,
                 "ok",
-                Reply::Envelope(version),
+                Reply::envelope(version),
             ),
         );
         serde_json::to_value(d.finish()).unwrap()
