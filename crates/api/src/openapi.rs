@@ -430,6 +430,79 @@ pub fn concrete_paths(template: &str) -> Vec<String> {
     }
 }
 
+/// How a service serves one request line, for [`check_route_coverage`].
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The operation ids that may describe it (one per path that reaches the route).
+    pub ids: Vec<&'static str>,
+    /// Whether it needs a trusted client certificate.
+    pub admin: bool,
+}
+
+/// Prove a description and a service's route table agree, panicking on the first
+/// disagreement: every described operation, on every version prefix, is served by a route
+/// it may describe (with the same admin rule); and every request line of a walk (the
+/// methods GET…OPTIONS on `/`, on each of `first`, and on up to three of `words` after it,
+/// with and without a trailing slash) that `serve` accepts finds such an operation.
+/// `serve(method, path)` is `None` when the service does not serve the request. Returns how
+/// many walked requests were served.
+pub fn check_route_coverage(
+    doc: &Value,
+    first: &[&str],
+    words: &[&str],
+    serve: impl Fn(&str, &str) -> Option<Served>,
+) -> usize {
+    for (method, template, id) in operations(doc) {
+        let secured = doc["paths"][&template][method.to_ascii_lowercase()]
+            .get("security")
+            .is_some();
+        for path in concrete_paths(&template) {
+            let served = serve(&method, &path)
+                .unwrap_or_else(|| panic!("{method} {path} ({id}) is not served"));
+            assert!(
+                served.ids.contains(&id.as_str()),
+                "{method} {path} is served as one of {:?}, described as {id}",
+                served.ids
+            );
+            assert_eq!(served.admin, secured, "{id}: admin rule differs");
+        }
+    }
+    let mut paths = vec!["/".to_owned()];
+    let mut level: Vec<String> = first.iter().map(|f| format!("/{f}")).collect();
+    for _ in 0..=3 {
+        paths.extend(level.iter().cloned());
+        level = level
+            .iter()
+            .flat_map(|p| words.iter().map(move |w| format!("{p}/{w}")))
+            .collect();
+    }
+    let mut served_count = 0;
+    for path in &paths {
+        for slash in ["", "/"] {
+            let path = if path == "/" {
+                path.clone()
+            } else {
+                format!("{path}{slash}")
+            };
+            for method in ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] {
+                let Some(served) = serve(method, &path) else {
+                    continue;
+                };
+                served_count += 1;
+                let op = find_operation(doc, method, &path)
+                    .unwrap_or_else(|| panic!("{method} {path} is served but not described"));
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(
+                    served.ids.contains(&id),
+                    "{method} {path} is served as one of {:?}, described as {id}",
+                    served.ids
+                );
+            }
+        }
+    }
+    served_count
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,5 +579,50 @@ mod tests {
         assert_eq!(operations(&doc).len(), 2, "{:?}", operations(&doc));
         assert_eq!(concrete_paths("/{api_version}/agents/{agent_id}").len(), 8);
         assert_eq!(concrete_paths("/version"), ["/version"]);
+    }
+
+    fn sample_service(method: &str, path: &str) -> Option<Served> {
+        let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        match (method, segments.as_slice()) {
+            ("GET", ["", "version"]) => Some(Served {
+                ids: vec!["version"],
+                admin: false,
+            }),
+            ("GET", ["", p, "agents", _]) if version_prefixes().iter().any(|v| v == p) => {
+                Some(Served {
+                    ids: vec!["show"],
+                    admin: true,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn route_coverage_holds_for_an_agreeing_service() {
+        let served = check_route_coverage(
+            &sample(),
+            &["version", "v2.1"],
+            &["agents", "x"],
+            sample_service,
+        );
+        // GET /version, /version/, and /v2.1/agents/{agents,x} with and without a slash
+        assert_eq!(served, 6);
+    }
+
+    #[test]
+    #[should_panic(expected = "POST /version is served but not described")]
+    fn route_coverage_finds_an_undescribed_route() {
+        check_route_coverage(&sample(), &["version"], &[], |method, path| {
+            sample_service("GET", path).filter(|_| method == "GET" || method == "POST")
+        });
+    }
+
+    #[test]
+    #[should_panic(expected = "admin rule differs")]
+    fn route_coverage_finds_a_wrong_admin_rule() {
+        check_route_coverage(&sample(), &[], &[], |method, path| {
+            sample_service(method, path).map(|s| Served { admin: false, ..s })
+        });
     }
 }
