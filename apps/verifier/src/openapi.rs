@@ -280,7 +280,7 @@ pub fn description_json() -> String {
 mod tests {
     use super::*;
     use crate::routes::{PolicyOp, Route, resolve};
-    use keylime_api::openapi::{Served, check_route_coverage, version_prefixes};
+    use keylime_api::openapi::{Served, check_route_coverage};
     use keylime_store::PolicyKind;
 
     /// The operations that may describe `route` (one per path that reaches it).
@@ -316,11 +316,6 @@ mod tests {
 
     #[test]
     fn description_and_route_table_agree() {
-        let doc: serde_json::Value = serde_json::from_str(&description_json()).unwrap();
-        assert_eq!(keylime_api::openapi::operations(&doc).len(), 22);
-        let prefixes = version_prefixes();
-        let mut first: Vec<&str> = prefixes.iter().map(String::as_str).collect();
-        first.extend(["version", "versions", "v3.0", "v2.7", "agents"]);
         let words = [
             "agents",
             "A",
@@ -333,7 +328,8 @@ mod tests {
             "stop",
             "activate",
         ];
-        let served = check_route_coverage(&doc, &first, &words, |method, path| {
+        let first = ["version", "versions", "v3.0", "v2.7", "agents"];
+        let served = check_route_coverage(&description(), &first, &words, |method, path| {
             let route = resolve(&method.parse().ok()?, path, None).ok()?;
             Some(Served {
                 ids: described_by(&route),

@@ -442,16 +442,18 @@ pub struct Served {
 /// Prove a description and a service's route table agree, panicking on the first
 /// disagreement: every described operation, on every version prefix, is served by a route
 /// it may describe (with the same admin rule); and every request line of a walk (the
-/// methods GET…OPTIONS on `/`, on each of `first`, and on up to three of `words` after it,
+/// methods GET…OPTIONS on `/`, on each version prefix and each of `first`, and on up to
+/// three of `words` after it,
 /// with and without a trailing slash) that `serve` accepts finds such an operation.
 /// `serve(method, path)` is `None` when the service does not serve the request. Returns how
 /// many walked requests were served.
 pub fn check_route_coverage(
-    doc: &Value,
+    doc: &OpenApi,
     first: &[&str],
     words: &[&str],
     serve: impl Fn(&str, &str) -> Option<Served>,
 ) -> usize {
+    let doc = &serde_json::to_value(doc).unwrap_or_default();
     for (method, template, id) in operations(doc) {
         let secured = doc["paths"][&template][method.to_ascii_lowercase()]
             .get("security")
@@ -468,7 +470,12 @@ pub fn check_route_coverage(
         }
     }
     let mut paths = vec!["/".to_owned()];
-    let mut level: Vec<String> = first.iter().map(|f| format!("/{f}")).collect();
+    let mut level: Vec<String> = version_prefixes()
+        .iter()
+        .map(String::as_str)
+        .chain(first.iter().copied())
+        .map(|f| format!("/{f}"))
+        .collect();
     for _ in 0..=3 {
         paths.extend(level.iter().cloned());
         level = level
@@ -509,6 +516,10 @@ mod tests {
     use crate::VersionInfo;
 
     fn sample() -> Value {
+        serde_json::to_value(sample_doc()).unwrap()
+    }
+
+    fn sample_doc() -> OpenApi {
         let mut d = Description::new("t", "a test");
         let version = d.schema::<VersionInfo>();
         d.add(
@@ -528,7 +539,7 @@ mod tests {
                 Reply::envelope(version),
             ),
         );
-        serde_json::to_value(d.finish()).unwrap()
+        d.finish()
     }
 
     #[test]
@@ -601,19 +612,20 @@ mod tests {
     #[test]
     fn route_coverage_holds_for_an_agreeing_service() {
         let served = check_route_coverage(
-            &sample(),
-            &["version", "v2.1"],
+            &sample_doc(),
+            &["version"],
             &["agents", "x"],
             sample_service,
         );
-        // GET /version, /version/, and /v2.1/agents/{agents,x} with and without a slash
-        assert_eq!(served, 6);
+        // GET /version and /version/, and on each of the 8 prefixes /agents/agents and
+        // /agents/x with and without a slash
+        assert_eq!(served, 2 + 8 * 4);
     }
 
     #[test]
     #[should_panic(expected = "POST /version is served but not described")]
     fn route_coverage_finds_an_undescribed_route() {
-        check_route_coverage(&sample(), &["version"], &[], |method, path| {
+        check_route_coverage(&sample_doc(), &["version"], &[], |method, path| {
             sample_service("GET", path).filter(|_| method == "GET" || method == "POST")
         });
     }
@@ -621,7 +633,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "admin rule differs")]
     fn route_coverage_finds_a_wrong_admin_rule() {
-        check_route_coverage(&sample(), &[], &[], |method, path| {
+        check_route_coverage(&sample_doc(), &[], &[], |method, path| {
             sample_service(method, path).map(|s| Served { admin: false, ..s })
         });
     }
