@@ -30,9 +30,8 @@ async fn registrar_and_verifier_apis_hold_under_schemathesis() {
     api_fuzz::schemathesis();
     let dir = tempfile::tempdir().expect("temp dir");
     let certs = tempfile::tempdir().expect("cert store dir");
-    let d = Deployment::write(dir.path(), certs.path(), false);
-    let mut verifier = d.start_verifier().await;
-    let mut registrar = d.start_registrar().await;
+    let mut d = Deployment::write(dir.path(), certs.path(), false);
+    let (mut verifier, mut registrar) = d.start_servers().await;
     let ca = d.cv_ca();
     let client = Some((ca.join("client-cert.crt"), ca.join("client-private.pem")));
     let https = |port: u16| format!("https://127.0.0.1:{port}");
