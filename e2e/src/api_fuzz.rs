@@ -109,6 +109,10 @@ pub fn run(target: &Target<'_>, dir: &Path) -> FuzzRun {
         .args(["--seed", &SEED.to_string()])
         .args(["--workers", "1"])
         .args(["--request-timeout", "20"])
+        // A keep-alive connection the server closes as idle while the next request is being
+        // sent is the usual HTTP race, which clients answer by retrying: so does this one (a
+        // hang still fails, after the retries).
+        .args(["--request-retries", "2"])
         .args(["--max-redirects", "0"])
         .args(["--suppress-health-check", "all"])
         .args(["--report", "json", "--report-json-path"])
