@@ -5,8 +5,9 @@
 //! cargo run -p keylime-fuzz --example make_seeds
 //! ```
 //!
-//! Everything is deterministic except the CA signature of the EK certificate seed (ECDSA
-//! nonces), so re-running rewrites those files with equivalent content.
+//! Everything is deterministic except the EK certificate seeds (a fresh key, ECDSA nonces),
+//! the credential blob (MakeCredential's random seed) and the bodies that carry them, so
+//! re-running rewrites those files with equivalent content.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,11 @@ fn tpm_seeds() -> (Vec<u8>, Vec<u8>) {
     write("tpm_signature", "ecdsa", &ecdsa.signature);
     write("tpm_quote_string", "signed", &quote);
     write("attestation_quote", "signed", &quote);
+    let mut binary = vec![0];
+    binary.extend((attest.len() as u16).to_be_bytes());
+    binary.extend(&attest);
+    binary.extend(&blob);
+    write("attestation_quote", "binary-sha256", binary);
 
     let ak_name = Public::from_tpm2b(&ak_ecc).expect("AK").name();
     let blob = make_credential(&ek, &ak_name, &[0x42; 32]).expect("MakeCredential");
