@@ -1,14 +1,15 @@
 //! Hostile input through `check` and `PreparedRuntimePolicy::prepare`: clear failures, no
-//! panic, bounded output and bounded work.
+//! panic, bounded output and bounded work. Work is bounded by what the code counts or
+//! refuses (entries, events, bytes, the regex compiler's size limit); how long it takes is
+//! measured by the `hostile` benchmark, not asserted here.
 
 mod common;
-
-use std::time::{Duration, Instant};
 
 use common::{LogBuilder, hexs, ids, input, policy_for, prepare};
 use keylime_ima::policy::{PolicyError, RuntimePolicy};
 use keylime_ima::{
-    HashAlg, ImaState, MAX_EVENTS_PER_ID, MAX_LINE_LEN, PreparedRuntimePolicy, check,
+    EXCLUDES_SIZE_LIMIT, HashAlg, ImaState, MAX_EVENTS_PER_ID, MAX_LINE_LEN, PreparedRuntimePolicy,
+    check,
 };
 
 fn good_log() -> LogBuilder {
@@ -200,13 +201,25 @@ fn malformed_signature_headers_and_odd_key_material() {
 #[test]
 fn a_huge_garbage_list_gives_bounded_output() {
     let garbage = "10 nothex ima-ng a b\n".repeat(300_000);
-    let start = Instant::now();
     let v = run(&garbage);
-    assert!(start.elapsed() < Duration::from_secs(30));
+    // every line is looked at once, none is chained or evaluated, and what is reported
+    // does not grow with the input: MAX_EVENTS_PER_ID events (plus the PCR mismatch), the
+    // rest counted as suppressed, each message cut to a bounded size
     assert_eq!(v.failures.len(), MAX_EVENTS_PER_ID as usize + 1);
     assert_eq!(v.suppressed, 300_000 - u64::from(MAX_EVENTS_PER_ID));
     assert!(!v.passed());
     assert_eq!(v.chain_entries, 0);
+    assert_eq!(v.evaluated_entries, 0);
+    let reported: usize = v
+        .failures
+        .iter()
+        .map(|f| f.message().map_or(0, str::len) + f.context.to_string().len())
+        .sum();
+    assert!(
+        reported < v.failures.len() * 4096,
+        "{reported} bytes reported for {} events",
+        v.failures.len()
+    );
 }
 
 #[test]
@@ -268,11 +281,14 @@ fn regex_bombs_and_bad_keyrings_are_policy_errors() {
         "[\\p{L}\\p{N}]{1000}{1000}",
     ] {
         p.excludes = vec!["/tmp/.*".into(), bomb.into()];
-        let start = Instant::now();
         let e = PreparedRuntimePolicy::prepare(&p).unwrap_err();
-        assert!(start.elapsed() < Duration::from_secs(10), "{bomb}");
+        // refused by the compiler's size limit, which stops compiling as soon as the
+        // program outgrows it: the work is bounded by the limit, not by the pattern
+        let refused_by_limit =
+            format!("compiles to more than the {EXCLUDES_SIZE_LIMIT}-byte limit");
         assert!(
-            matches!(&e, PolicyError::Exclude { pattern, .. } if pattern == bomb),
+            matches!(&e, PolicyError::Exclude { pattern, problem }
+                if pattern == bomb && *problem == refused_by_limit),
             "{bomb}: {e}"
         );
     }
@@ -302,15 +318,25 @@ fn regex_bombs_and_bad_keyrings_are_policy_errors() {
 }
 
 #[test]
-fn preparing_a_large_policy_is_fast() {
+fn a_large_policy_is_indexed_once_per_path() {
     let p = policy_for((0..100_000).map(|i| format!("/usr/share/doc/pkg{i}/file{i}")));
-    let start = Instant::now();
     let prepared = PreparedRuntimePolicy::prepare(&p).unwrap();
-    let took = start.elapsed();
+    // one index entry per path, each with its one digest (the `check` benchmark times
+    // this as prepare_100k_paths)
     assert_eq!(prepared.digest_names(), 100_000);
-    // generous for an unoptimised build on a loaded machine; release builds take ~50 ms
-    assert!(took < Duration::from_secs(5), "{took:?}");
-    assert!(prepared.file_digests("/usr/share/doc/pkg5/file5").is_some());
+    for i in [0, 5, 99_999] {
+        let path = format!("/usr/share/doc/pkg{i}/file{i}");
+        assert_eq!(
+            prepared.file_digests(&path).map(|d| d.len()),
+            Some(1),
+            "{path}"
+        );
+    }
+    assert!(
+        prepared
+            .file_digests("/usr/share/doc/pkg100000/file100000")
+            .is_none()
+    );
 }
 
 #[test]
