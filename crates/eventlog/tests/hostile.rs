@@ -170,8 +170,9 @@ fn every_event_of_every_log_decodes_without_panicking() {
     assert!(decoded > 300);
 }
 
-/// Truncated and bit-flipped logs through the whole measured-boot check and the
-/// inspection: failures or verdicts, never a panic.
+/// Truncated logs through the whole measured-boot check, and truncated and bit-flipped logs
+/// through the inspection and reference-state derivation: never a panic. What the check
+/// says about each flipped byte is in `flipped_bytes.rs`.
 #[test]
 fn damaged_logs_through_the_policy_check_and_inspection() {
     use std::collections::BTreeMap;
@@ -197,11 +198,9 @@ fn damaged_logs_through_the_policy_check_and_inspection() {
     for at in (0..bytes.len()).step_by(29) {
         let mut flipped = bytes.clone();
         flipped[at] ^= 0xA5;
-        let verdict = check(&flipped, HashAlg::Sha256, &quoted, &policy);
         let _ = inspect_json(&flipped);
         if let Ok(refstate) = refstate_from_log(&flipped, true) {
             let _ = PreparedMbPolicy::prepare("example", Some(&refstate));
         }
-        let _ = verdict;
     }
 }
