@@ -67,6 +67,11 @@ impl std::fmt::Debug for RunningVerifier {
 }
 
 impl RunningVerifier {
+    /// Whether a task is polling `agent_id` (an agent at maximum severity is no longer).
+    pub fn is_polling(&self, agent_id: &str) -> bool {
+        self.supervisor.is_running(agent_id)
+    }
+
     /// Stop polling and accepting, let in-flight requests finish, close the database.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);

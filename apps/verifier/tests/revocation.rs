@@ -158,9 +158,10 @@ async fn webhook_down_then_up_gets_the_notice_after_a_retry() {
 async fn pending_webhook_survives_a_verifier_restart() {
     let dir = tempfile::tempdir().unwrap();
     let hook = WebhookReceiver::start(&dir.path().join("hook"), false).await;
+    const RETRY: Duration = Duration::from_millis(500);
     let settings = |s: &mut keylime_verifier::VerifierSettings| {
         with_webhook(s, dir.path(), &hook.ca_file, &hook.url);
-        s.timing.retry_interval = Duration::from_millis(500);
+        s.timing.retry_interval = RETRY;
         s.timing.max_retries = 20;
     };
     let v = start_verifier_with(dir.path(), settings).await;
@@ -172,16 +173,21 @@ async fn pending_webhook_survives_a_verifier_restart() {
     })
     .await;
     agent.tamper(7);
-    wait_until(LIMIT, "a refused webhook attempt", || {
-        hook.refused.load(Ordering::SeqCst) >= 1
+    // A running verifier tries again every RETRY: two refused attempts show the rhythm.
+    wait_until(LIMIT, "two refused webhook attempts", || {
+        hook.refused.load(Ordering::SeqCst) >= 2
     })
     .await;
     v.shutdown().await;
+    let refused = hook.refused.load(Ordering::SeqCst);
     hook.set_up(true);
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(
-        hook.received().is_empty(),
-        "a stopped verifier sent nothing"
+    // Three retry intervals in which a verifier still delivering would have made at least
+    // two attempts: none is made once it has stopped.
+    tokio::time::sleep(3 * RETRY).await;
+    assert_eq!(
+        (hook.refused.load(Ordering::SeqCst), hook.received().len()),
+        (refused, 0),
+        "a stopped verifier made no delivery attempt"
     );
 
     let v = start_verifier_with(dir.path(), settings).await;

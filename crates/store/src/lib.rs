@@ -43,7 +43,7 @@ pub use verifier::{
     PolicyKind, StoredPolicy, VerifierAgent, VerifierRepo,
 };
 
-use pool::Pool;
+use pool::{Pool, with_pool};
 
 /// How long a SQLite writer waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -167,6 +167,13 @@ impl Store {
             "database ready"
         );
         Ok(Store { pool })
+    }
+
+    /// Connections of the pool in use right now, each by one running operation.
+    pub fn connections_in_use(&self) -> u32 {
+        with_pool!(&self.pool, p => p
+            .size()
+            .saturating_sub(u32::try_from(p.num_idle()).unwrap_or(u32::MAX)))
     }
 
     /// Which engine this store talks to.

@@ -465,21 +465,30 @@ async fn dropped_register_future_leaves_row_unchanged(db: TestDb) {
         activation_key: Some("ZHJvcHBlZA==".into()),
         ..first.clone()
     };
+    assert_eq!(store.connections_in_use(), 0);
     let task = {
         let store = store.clone();
         let second = second.clone();
         tokio::spawn(async move { store.registrar().register(&second).await })
     };
-    // Wait until the registration is provably blocked inside its transaction.
+    // Wait until the registration is provably blocked on the lock.
     match db.backend {
         Backend::Sqlite => {
-            // SQLite waits in its busy handler, invisible from outside: check that it has
-            // not finished while the write lock is held.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            assert!(
-                !task.is_finished(),
-                "register finished while the write lock was held"
-            );
+            // SQLite waits for the write lock in its busy handler, which nothing outside
+            // shows; what shows is the connection the registration took from the pool to
+            // run BEGIN IMMEDIATE, which cannot complete while the holder has the lock.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while store.connections_in_use() == 0 {
+                assert!(
+                    !task.is_finished(),
+                    "register finished while the write lock was held"
+                );
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "register never took a connection"
+                );
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         }
         Backend::Postgres => {
             let waiting = "SELECT COUNT(*) FROM pg_stat_activity \
