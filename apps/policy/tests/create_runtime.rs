@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use common::{fails, json, ok, run, stderr, td, td_str};
@@ -57,8 +56,10 @@ fn rootfs_files_are_hashed_with_upstream_skips() {
         .expect("symlink");
     std::os::unix::fs::symlink("/etc", root.join("etcdir")).expect("dir symlink");
     // root-owned files only: when the test runs as root, a file handed to another user
-    // must be left out
-    let as_root = std::fs::metadata(root.join("empty")).expect("meta").uid() == 0;
+    // must be left out; otherwise every file is another user's and nothing is hashed
+    let as_root = keylime_testkit::running_as_root(
+        "hashing root's files and leaving out another user's (create runtime --rootfs)",
+    );
     if as_root {
         write(&root, "usr/bin/users", b"not root's");
         std::os::unix::fs::chown(root.join("usr/bin/users"), Some(1000), Some(1000))
@@ -102,7 +103,8 @@ fn rootfs_digest_algorithms_and_many_files() {
             format!("file {i}").as_bytes(),
         );
     }
-    let as_root = std::fs::metadata(root.join("d0/f0")).expect("meta").uid() == 0;
+    let as_root =
+        keylime_testkit::running_as_root("the digests of a rootfs tree (create runtime --rootfs)");
     let root_s = root.to_str().expect("utf8");
     for (alg, len) in [
         ("sha1", 40),
