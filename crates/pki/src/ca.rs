@@ -401,10 +401,11 @@ pub(crate) fn generate_key(alg: KeyAlgorithm, bits: u32, what: &str) -> Result<K
 /// to PKCS#8 because ring signs only from PKCS#8).
 pub(crate) fn key_pair_from_pem(key_pem: &str) -> Result<KeyPair, String> {
     use rustls_pki_types::PrivateKeyDer;
-    let mut reader = key_pem.as_bytes();
-    let key = rustls_pemfile::private_key(&mut reader)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "no private key in PEM".to_owned())?;
+    use rustls_pki_types::pem::{self, PemObject as _};
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| match e {
+        pem::Error::NoItemsFound => "no private key in PEM".to_owned(),
+        other => other.to_string(),
+    })?;
     let pkcs8: Vec<u8> = match key {
         PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),
         PrivateKeyDer::Pkcs1(k) => {

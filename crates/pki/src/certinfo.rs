@@ -165,9 +165,10 @@ pub fn pem_or_der_to_der_list(input: &[u8]) -> Result<Vec<Vec<u8>>, PkiError> {
         });
     }
     if contains(input, b"-----BEGIN") {
-        let mut reader = input;
+        use rustls_pki_types::CertificateDer;
+        use rustls_pki_types::pem::PemObject as _;
         let mut out = Vec::new();
-        for item in rustls_pemfile::certs(&mut reader) {
+        for item in CertificateDer::pem_slice_iter(input) {
             let cert = item.map_err(|e| PkiError::Pem {
                 what: "certificate bundle".into(),
                 reason: e.to_string(),

@@ -20,6 +20,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::server::{ParsedCertificate, WebPkiClientVerifier};
 use rustls::{DigitallySignedStruct, RootCertStore};
+use rustls_pki_types::pem::{self, PemObject as _};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
@@ -42,8 +43,7 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError>
     if data.first() == Some(&0x30) {
         return Ok(vec![CertificateDer::from(data)]);
     }
-    let mut reader = data.as_slice();
-    let certs = rustls_pemfile::certs(&mut reader)
+    let certs = CertificateDer::pem_slice_iter(&data)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| PkiError::Pem {
             what: path.display().to_string(),
@@ -60,15 +60,15 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError>
 /// Reads the first private key (PKCS#8, PKCS#1 or SEC1 PEM) from a file.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, PkiError> {
     let data = crate::files::read(path)?;
-    let mut reader = data.as_slice();
-    rustls_pemfile::private_key(&mut reader)
-        .map_err(|e| PkiError::Pem {
-            what: path.display().to_string(),
-            reason: e.to_string(),
-        })?
-        .ok_or_else(|| PkiError::NoPrivateKey {
+    PrivateKeyDer::from_pem_slice(&data).map_err(|e| match e {
+        pem::Error::NoItemsFound => PkiError::NoPrivateKey {
             path: path.to_owned(),
-        })
+        },
+        other => PkiError::Pem {
+            what: path.display().to_string(),
+            reason: other.to_string(),
+        },
+    })
 }
 
 /// Client-certificate policy of a server.

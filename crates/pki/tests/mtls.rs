@@ -9,6 +9,7 @@ use keylime_pki::{
     client_config_with_extra_roots, ensure_generated, load_certs, load_key, server_config,
 };
 use rustls_pki_types::ServerName;
+use rustls_pki_types::pem::PemObject as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -190,9 +191,7 @@ async fn agent_self_signed_cert_is_trusted_as_extra_root() {
             .unwrap()
             .remove(0)
             .into();
-    let agent_key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-        .unwrap()
-        .unwrap();
+    let agent_key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
     // The pull agent: requires a client cert from the verifier's CA.
     let server = server_config(
         vec![agent_cert.clone()],
@@ -232,9 +231,7 @@ async fn pinned_agent_cert_with_broken_self_signature_is_trusted_like_openssl() 
     let last = der.len() - 1;
     der[last] ^= 0x01; // corrupt the self-signature, keep the DER valid
     let agent_cert: CertificateDer<'static> = der.into();
-    let agent_key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
-        .unwrap()
-        .unwrap();
+    let agent_key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).unwrap();
     let server = server_config(
         vec![agent_cert.clone()],
         agent_key,

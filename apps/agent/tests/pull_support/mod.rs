@@ -12,6 +12,8 @@ use keylime_config::{AgentConfig, UuidSetting};
 use keylime_pki::{CaOptions, CertRole, CertificateAuthority, KeyAlgorithm};
 use keylime_registrar::RunningRegistrar;
 use keylime_testkit::Swtpm;
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::common::{FIXED_UUID, agent_config, start_registrar, wait_until};
 
@@ -110,12 +112,10 @@ pub fn mtls_client(
     let server = keylime_pki::load_certs(server_cert).unwrap();
     let identity = with_cert.then(|| {
         let issued = ca.issue(CertRole::Client, "verifier", &[]).unwrap();
-        let chain = rustls_pemfile::certs(&mut issued.cert_pem.as_bytes())
+        let chain = CertificateDer::pem_slice_iter(issued.cert_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .unwrap();
-        let key = rustls_pemfile::private_key(&mut issued.key_pem.as_bytes())
-            .unwrap()
-            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes()).unwrap();
         (chain, key)
     });
     let tls = keylime_pki::client_config_with_extra_roots(vec![], server, identity).unwrap();

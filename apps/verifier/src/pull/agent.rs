@@ -168,19 +168,10 @@ impl AgentContact {
 }
 
 fn parse_cert(pem: &str) -> Result<CertificateDer<'static>, AgentSetupError> {
-    let mut reader = std::io::Cursor::new(pem.as_bytes());
-    let first = rustls_pemfile_certs(&mut reader)?;
-    first.ok_or_else(|| AgentSetupError::MtlsCert("no CERTIFICATE block".into()))
-}
-
-fn rustls_pemfile_certs(
-    reader: &mut dyn std::io::BufRead,
-) -> Result<Option<CertificateDer<'static>>, AgentSetupError> {
     use rustls_pki_types::pem::PemObject as _;
-    let mut certs = CertificateDer::pem_reader_iter(reader);
-    match certs.next() {
-        Some(Ok(c)) => Ok(Some(c)),
+    match CertificateDer::pem_slice_iter(pem.as_bytes()).next() {
+        Some(Ok(c)) => Ok(c),
         Some(Err(e)) => Err(AgentSetupError::MtlsCert(e.to_string())),
-        None => Ok(None),
+        None => Err(AgentSetupError::MtlsCert("no CERTIFICATE block".into())),
     }
 }
