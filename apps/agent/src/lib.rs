@@ -13,6 +13,7 @@ pub mod identity;
 pub mod key_exchange;
 pub mod mtls;
 pub mod payload_key;
+pub mod private_files;
 pub mod pull;
 pub mod pull_service;
 pub mod quoting;
@@ -48,6 +49,7 @@ pub async fn run_with_tcti(
     tcti: Tcti,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    pull_service::check_insecure_payload(&config)?;
     let mut shutdown = std::pin::pin!(shutdown);
     let agent = tokio::select! {
         started = StartedAgent::start(&config, tcti) => started?,

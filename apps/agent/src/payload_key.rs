@@ -6,7 +6,6 @@
 //! `payload_key_password` is not supported: the key is stored unencrypted, protected by
 //! file permissions, as upstream's Rust agent does by default.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use rsa::RsaPrivateKey;
@@ -76,9 +75,11 @@ impl PayloadKey {
                 let pem = key
                     .to_pkcs8_pem(LineEnding::LF)
                     .map_err(|e| PayloadKeyError::Generate(e.to_string()))?;
-                write_private(path, pem.as_bytes()).map_err(|source| PayloadKeyError::Write {
-                    path: path.into(),
-                    source,
+                crate::private_files::write_private(path, pem.as_bytes()).map_err(|source| {
+                    PayloadKeyError::Write {
+                        path: path.into(),
+                        source,
+                    }
                 })?;
                 tracing::info!(path = %path.display(), "payload key created");
                 Self::from_key(key)
@@ -107,22 +108,6 @@ impl PayloadKey {
     pub fn private_key(&self) -> &RsaPrivateKey {
         &self.key
     }
-}
-
-/// Writes `bytes` to `path` atomically with mode 0600 (temp file in the same directory,
-/// then rename).
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir)?;
-    // NamedTempFile is created with mode 0600.
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

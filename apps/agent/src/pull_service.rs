@@ -9,9 +9,10 @@ use anyhow::Context as _;
 use keylime_config::AgentConfig;
 
 use crate::payload_key::PayloadKey;
+use crate::private_files::ensure_private_dir;
 use crate::pull::{PullApi, router, serve};
 use crate::revocation::RevocationSettings;
-use crate::secure_payload::{PayloadSettings, create_private_dir};
+use crate::secure_payload::PayloadSettings;
 use crate::startup::StartedAgent;
 use crate::tpm_setup::TpmSettings;
 use crate::version::parse_enabled;
@@ -27,7 +28,7 @@ pub async fn serve_pull_api(
     let payload_key =
         tokio::task::spawn_blocking(move || PayloadKey::load_or_create(&key_path)).await??;
     let secure_dir = config.keylime_dir.join("secure");
-    create_private_dir(&secure_dir).with_context(|| {
+    ensure_private_dir(&secure_dir).with_context(|| {
         format!(
             "cannot create the secure directory {}",
             secure_dir.display()
@@ -59,11 +60,16 @@ pub async fn serve_pull_api(
             revocation_actions_dir: config.revocation_actions_dir.clone(),
             allow_payload_revocation_actions: config.allow_payload_revocation_actions,
         },
+        config.enable_agent_mtls || config.enable_insecure_payload,
     );
     let tls = if config.enable_agent_mtls {
         Some(server_tls(config)?)
     } else {
-        tracing::warn!("enable_agent_mtls = false: the pull API is served over plain HTTP");
+        tracing::warn!(
+            enable_insecure_payload = config.enable_insecure_payload,
+            "enable_agent_mtls = false: the pull API is served over plain HTTP; key shares \
+             and payloads are accepted only with enable_insecure_payload"
+        );
         None
     };
     let addr = if config.ip.contains(':') {
@@ -72,6 +78,21 @@ pub async fn serve_pull_api(
         format!("{}:{}", config.ip, config.port)
     };
     serve(&addr, tls, router(Arc::new(api)), shutdown).await?;
+    Ok(())
+}
+
+/// Upstream's start-up rule (advisory GHSA-2m39-75g9-ff5r): an agent without mTLS that
+/// would run a payload script refuses to start unless `enable_insecure_payload` is set.
+pub fn check_insecure_payload(config: &AgentConfig) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.enable_agent_mtls
+            || config.enable_insecure_payload
+            || config.payload_script.is_empty(),
+        "enable_agent_mtls is false and payload_script is '{}': payloads over plain HTTP \
+         could be planted by anyone; set enable_insecure_payload = true to allow it, or \
+         payload_script = \"\" to run without payloads",
+        config.payload_script
+    );
     Ok(())
 }
 

@@ -10,12 +10,14 @@
 //! or count caps — a payload is all or nothing.
 
 use std::io::{Read as _, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use keylime_payload::BootstrapKey;
 use thiserror::Error;
+
+use crate::private_files::ensure_private_dir;
 
 /// Caps on what a payload zip may expand to (zip-bomb guard).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,15 +95,6 @@ fn file_name<'a>(option: &'static str, value: &'a str) -> Result<&'a str, Delive
     Ok(value)
 }
 
-/// Creates `dir` (and parents) with mode 0700 and tightens it if it already existed.
-pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
-
 fn write_file(path: &Path, data: &[u8], mode: u32) -> Result<(), DeliveryError> {
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -134,12 +127,12 @@ pub fn prepare(
     let plaintext = payload_b64
         .map(|b64| keylime_payload::decrypt_payload(key, b64))
         .transpose()?;
-    create_private_dir(&settings.secure_dir).map_err(io("cannot create", &settings.secure_dir))?;
+    ensure_private_dir(&settings.secure_dir).map_err(io("cannot create", &settings.secure_dir))?;
     let unzipped = settings.unzipped_dir();
     if unzipped.exists() {
         std::fs::remove_dir_all(&unzipped).map_err(io("cannot clear", &unzipped))?;
     }
-    create_private_dir(&unzipped).map_err(io("cannot create", &unzipped))?;
+    ensure_private_dir(&unzipped).map_err(io("cannot create", &unzipped))?;
     write_file(&unzipped.join(key_name), key.as_bytes(), 0o600)?;
     let Some(plaintext) = plaintext else {
         tracing::info!(dir = %unzipped.display(), "bootstrap key stored; no payload was sent");
@@ -243,11 +236,11 @@ pub fn extract_zip_with(
     for (i, (rel, is_dir)) in plan.into_iter().enumerate() {
         let target = dest.join(&rel);
         if is_dir {
-            create_private_dir(&target).map_err(io("cannot create", &target))?;
+            ensure_private_dir(&target).map_err(io("cannot create", &target))?;
             continue;
         }
         if let Some(parent) = target.parent() {
-            create_private_dir(parent).map_err(io("cannot create", parent))?;
+            ensure_private_dir(parent).map_err(io("cannot create", parent))?;
         }
         let mut entry = archive
             .by_index(i)

@@ -4,15 +4,15 @@
 mod common;
 mod pull_support;
 
-use std::io::Write as _;
 use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::{FIXED_UUID, registrar_record, wait_until};
 use keylime_attestation::{Nonce, PreparedAk, verify_quote};
-use keylime_payload::{encrypt_payload, key_auth_tag, rsa_oaep_sha1_encrypt, split_key};
+use keylime_payload::key_auth_tag;
 use keylime_tpm::HashAlg;
+use pull_support::delivery::{deliver, lines, zip_of};
 use pull_support::{PullAgent, mtls_client, start_agent};
 use serde_json::json;
 use sha2::Digest as _;
@@ -209,17 +209,6 @@ async fn quotes_verify_and_bad_queries_get_400() {
     agent.stop().await;
 }
 
-/// A zip of `(name, content)` entries.
-fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
-    use zip::write::SimpleFileOptions;
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    for (name, data) in entries {
-        w.start_file(*name, SimpleFileOptions::default()).unwrap();
-        w.write_all(data).unwrap();
-    }
-    w.finish().unwrap().into_inner()
-}
-
 fn test_key_pem() -> String {
     std::fs::read_to_string(keylime_testkit::testdata("keys/ima/keylime/rsa2048.pem")).unwrap()
 }
@@ -232,42 +221,6 @@ fn write_script(path: &std::path::Path, body: &str) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn lines(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .map(|s| s.lines().map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
-/// Sends U (with payload) and V for the agent's pubkey; returns K.
-async fn deliver(
-    agent: &PullAgent,
-    auth_id: &str,
-    payload: Option<&[u8]>,
-) -> keylime_payload::BootstrapKey {
-    let (_, pk) = agent.get("/v2.6/keys/pubkey").await;
-    let pem = pk["results"]["pubkey"].as_str().unwrap().to_string();
-    let (k, u, v) = split_key();
-    let mut ukey = json!({
-        "encrypted_key": STANDARD.encode(rsa_oaep_sha1_encrypt(&pem, &u).unwrap()),
-        "auth_tag": key_auth_tag(&k, auth_id),
-    });
-    if let Some(p) = payload {
-        ukey["payload"] = json!(encrypt_payload(&k, p));
-    }
-    let (status, body) = agent.post("/v2.6/keys/ukey", &ukey).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["results"], serde_json::Value::Null);
-    let (status, body) = agent.get("/v2.6/keys/verify?challenge=abc").await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (400, Some("Bootstrap key not yet available."))
-    );
-    let vkey = json!({"encrypted_key": STANDARD.encode(rsa_oaep_sha1_encrypt(&pem, &v).unwrap())});
-    let (status, body) = agent.post("/v2.6/keys/vkey", &vkey).await;
-    assert_eq!(status, 200, "{body}");
-    k
 }
 
 async fn revoke(agent: &PullAgent, key_pem: &str) -> (u16, serde_json::Value) {

@@ -1,6 +1,8 @@
 //! `/keys/pubkey`, `/keys/ukey`, `/keys/vkey`, `/keys/verify` (PROTOCOL.md §4.6). The
-//! shares are RSA-OAEP-SHA1-decrypted with NK here; pairing them is `key_exchange`'s job;
-//! delivering the payload runs in the background, one delivery at a time.
+//! shares are RSA-OAEP-SHA1-decrypted (blinded) with NK here, every unusable share getting
+//! the same answer; pairing them is `key_exchange`'s job; delivering the payload runs in
+//! the background, one delivery at a time. Over plain HTTP the shares are refused (403)
+//! unless `enable_insecure_payload` is set.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use keylime_api::agent::{KeyVerifyResponse, PubkeyResponse, UkeyRequest, VkeyRequest};
-use keylime_payload::{KEY_LEN, key_auth_tag, rsa_oaep_sha1_decrypt};
+use keylime_payload::{KEY_LEN, decrypt_key_share, key_auth_tag};
 
 use super::{PullApi, respond};
 use crate::key_exchange::{DerivedKey, UShare};
@@ -27,19 +29,36 @@ pub(super) async fn pubkey(State(api): State<Arc<PullApi>>) -> Response {
     })
 }
 
-/// Decodes and decrypts a share; `Err` is the 400 reason.
+/// Decodes and decrypts a share; `Err` is the 400 reason. Every share that does not
+/// decrypt to exactly [`KEY_LEN`] bytes gets the same reason, so the answer is no
+/// padding or length oracle on NK.
 fn decrypt_share(api: &PullApi, encrypted_key: &str) -> Result<[u8; KEY_LEN], String> {
     let ct = STANDARD
         .decode(encrypted_key.trim())
         .map_err(|e| format!("Invalid base64 encoding in encrypted_key: {e}"))?;
-    let plain = rsa_oaep_sha1_decrypt(api.payload_key.private_key(), &ct)
-        .map_err(|e| format!("Failed to decrypt encrypted_key: {e}"))?;
-    plain.as_slice().try_into().map_err(|_| {
-        format!(
-            "Invalid decrypted key: expected {KEY_LEN} bytes, got {}",
-            plain.len()
-        )
-    })
+    decrypt_key_share(api.payload_key.private_key(), &ct).map_err(|_| UNUSABLE_SHARE.to_string())
+}
+
+/// The one answer for a share that cannot be used.
+const UNUSABLE_SHARE: &str =
+    "Failed to decrypt encrypted_key: not a key share for this agent's payload key";
+
+/// `Some(refusal)` when shares may not be taken on this transport: over plain HTTP anyone
+/// could drive decryptions with NK and plant a payload, so that needs
+/// `enable_insecure_payload` (module docs of `pull`).
+fn refuse_insecure_shares(api: &PullApi) -> Option<Response> {
+    if api.accepts_key_shares {
+        return None;
+    }
+    tracing::warn!(
+        agent_id = api.agent_id,
+        "key share refused: served over plain HTTP and enable_insecure_payload is not set"
+    );
+    Some(respond::error(
+        StatusCode::FORBIDDEN,
+        "Key shares are not accepted over plain HTTP: enable_agent_mtls is false and \
+         enable_insecure_payload is not set",
+    ))
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
@@ -47,6 +66,9 @@ fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> 
 }
 
 pub(super) async fn ukey(State(api): State<Arc<PullApi>>, body: Bytes) -> Response {
+    if let Some(refused) = refuse_insecure_shares(&api) {
+        return refused;
+    }
     let req: UkeyRequest = match parse_json(&body) {
         Ok(r) => r,
         Err(reason) => return respond::bad_request(reason),
@@ -83,6 +105,9 @@ pub(super) async fn ukey(State(api): State<Arc<PullApi>>, body: Bytes) -> Respon
 }
 
 pub(super) async fn vkey(State(api): State<Arc<PullApi>>, body: Bytes) -> Response {
+    if let Some(refused) = refuse_insecure_shares(&api) {
+        return refused;
+    }
     let req: VkeyRequest = match parse_json(&body) {
         Ok(r) => r,
         Err(reason) => return respond::bad_request(reason),

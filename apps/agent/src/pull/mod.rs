@@ -2,7 +2,10 @@
 //! info, revocation notices and `/version`, served for every enabled API version at once
 //! over HTTPS with required client certificates (`enable_agent_mtls`) or plain HTTP.
 //! The client certificate is enforced by the rustls configuration (handshake refused
-//! without one chaining to `trusted_client_ca`), so handlers need not look at it.
+//! without one chaining to `trusted_client_ca`), so handlers need not look at it. Over
+//! plain HTTP anyone can reach the API, so the key shares (a decryption with NK for
+//! whoever asks, and the way to a payload that runs as the agent) are refused unless
+//! `enable_insecure_payload` says otherwise.
 //!
 //! Handlers are thin: they validate input and call one function of `quoting`,
 //! `key_exchange`, `secure_payload` or `revocation`. TPM work runs on the blocking pool
@@ -48,6 +51,9 @@ pub struct PullApi {
     pub measuredboot_ml_path: std::path::PathBuf,
     pub payload: PayloadSettings,
     pub revocation: RevocationSettings,
+    /// Whether `/keys/ukey` and `/keys/vkey` are served: over mTLS, or over plain HTTP
+    /// with `enable_insecure_payload`.
+    pub accepts_key_shares: bool,
     pub(crate) keys: Mutex<KeyExchange>,
     /// Serialises payload deliveries and revocation actions.
     pub(crate) delivery: tokio::sync::Mutex<()>,
@@ -68,6 +74,7 @@ impl PullApi {
         measuredboot_ml_path: std::path::PathBuf,
         payload: PayloadSettings,
         revocation: RevocationSettings,
+        accepts_key_shares: bool,
     ) -> Self {
         Self {
             keys: Mutex::new(KeyExchange::new(agent_id.clone())),
@@ -82,6 +89,7 @@ impl PullApi {
             measuredboot_ml_path,
             payload,
             revocation,
+            accepts_key_shares,
             delivery: tokio::sync::Mutex::new(()),
         }
     }

@@ -1,8 +1,10 @@
 //! Harness for the pull-API tests: a swtpm, an in-process registrar, the real agent
-//! (`run_with_tcti`) serving HTTPS with required client certificates from a test CA, and
-//! an mTLS client.
+//! (`run_with_tcti`) serving HTTPS with required client certificates from a test CA (or
+//! plain HTTP when a test turns `enable_agent_mtls` off), and a client for it.
 
 #![allow(dead_code)]
+
+pub mod delivery;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,14 +71,27 @@ pub async fn start_agent(adjust: impl FnOnce(&mut AgentConfig, &Path)) -> PullAg
             let _ = stop_rx.await;
         },
     ));
-    // The server certificate exists once start-up got that far.
-    wait_until(Duration::from_secs(60), "agent server certificate", || {
-        let p = config.server_cert.clone();
-        async move { p.exists() }
-    })
-    .await;
-    let client = mtls_client(&ca, &config.server_cert, true);
-    let base = format!("https://127.0.0.1:{}", config.port);
+    let (client, base) = if config.enable_agent_mtls {
+        // The server certificate exists once start-up got that far.
+        wait_until(Duration::from_secs(60), "agent server certificate", || {
+            let p = config.server_cert.clone();
+            async move { p.exists() }
+        })
+        .await;
+        (
+            mtls_client(&ca, &config.server_cert, true),
+            format!("https://127.0.0.1:{}", config.port),
+        )
+    } else {
+        keylime_pki::install_default_provider();
+        (
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            format!("http://127.0.0.1:{}", config.port),
+        )
+    };
     let url = format!("{base}/version");
     wait_until(Duration::from_secs(60), "pull API up", || {
         let (client, url) = (client.clone(), url.clone());
