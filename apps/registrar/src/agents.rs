@@ -1,6 +1,8 @@
 //! The registrar's operations, one function per route (PROTOCOL.md §2.2–§2.4): register
-//! (checks, MakeCredential, store), activate (constant-time tag check, compare-and-set),
-//! and the admin list/show/delete. Handlers stay thin: parsing and checks live in
+//! (checks, MakeCredential, store; an active agent's re-registration is held beside its
+//! record), activate (constant-time tag check, compare-and-set; a wrong tag deletes a
+//! never-activated record but only discards a held re-registration), and the admin
+//! list/show/delete. Handlers stay thin: parsing and checks live in
 //! [`crate::identity`], persistence in `keylime-store`.
 
 use axum::body::Bytes;
@@ -10,7 +12,7 @@ use keylime_api::{
     ActivateRequest, AgentList, AgentRecord, EmptyResults, Envelope, RegisterRequest,
     RegisterResponse, VersionInfo, activation_auth_tag_with_key, encode_b64,
 };
-use keylime_store::{RegistrarAgent, StoreError};
+use keylime_store::{RegisterOutcome, RegistrarAgent, StoreError};
 use rand::Rng as _;
 use rand::distributions::Alphanumeric;
 use subtle::ConstantTimeEq as _;
@@ -62,6 +64,12 @@ pub async fn register(
 
     let record = stored_record(checked, &req, encode_b64(credential.as_bytes()));
     match state.store.registrar().register(&record).await {
+        Ok(RegisterOutcome::Held) => {
+            tracing::info!(agent_id = %agent_id, outcome = "held", "active agent re-registered; challenge issued, record kept until it is answered");
+            Ok(ok(RegisterResponse {
+                blob: encode_b64(&blob),
+            }))
+        }
         Ok(_) => {
             tracing::info!(agent_id = %agent_id, outcome = "registered", "agent registered, challenge issued");
             Ok(ok(RegisterResponse {
@@ -71,6 +79,11 @@ pub async fn register(
         Err(StoreError::IdentityConflict { .. }) => {
             tracing::warn!(agent_id = %agent_id, outcome = "identity_conflict", "re-registration with a different TPM identity refused");
             Err(ApiError::IdentityConflict)
+        }
+        // The checks above mirror the store's; should one be missed, the store's own
+        // check (made before any write) is still the client's fault, not the server's.
+        Err(e @ StoreError::InvalidField { .. }) => {
+            Err(ApiError::InvalidRegistration(e.to_string()))
         }
         Err(err) => Err(ApiError::Internal(err.into())),
     }
@@ -118,7 +131,16 @@ pub async fn activate(
         .await
         .map_err(|e| ApiError::Internal(e.into()))?
         .ok_or_else(|| ApiError::AgentNotFound(crate::error::truncate(agent_id)))?;
-    let Some(key) = agent.activation_key.as_deref() else {
+    // An active agent's challenge is held beside its record (re-registration).
+    let held = agent.active;
+    let key = if held {
+        repo.held_key(agent_id)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?
+    } else {
+        agent.activation_key
+    };
+    let Some(key) = key.as_deref() else {
         tracing::warn!(
             agent_id,
             outcome = "no_pending_challenge",
@@ -130,6 +152,19 @@ pub async fn activate(
     };
     let expected = activation_auth_tag_with_key(key, agent_id);
     let matches: bool = expected.as_bytes().ct_eq(req.auth_tag.as_bytes()).into();
+    if !matches && held {
+        // Anyone can re-post an agent's public keys: a wrong answer to that challenge
+        // drops the challenge, never the agent that proved itself before.
+        repo.discard_held(agent_id, key)
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
+        tracing::warn!(
+            agent_id,
+            outcome = "auth_tag_mismatch_kept",
+            "activation of a re-registration failed; re-registration discarded, active record kept"
+        );
+        return Err(ApiError::held_tag_mismatch(&req.auth_tag, agent_id));
+    }
     if !matches {
         // Upstream deletes the record so the agent must start over (§11 Q20).
         repo.delete(agent_id)

@@ -35,6 +35,18 @@ pub enum ApiError {
         /// The agent id.
         agent_id: String,
     },
+    /// The activation proof for a re-registration of an active agent did not match; the
+    /// re-registration has been discarded, the active record kept.
+    #[error(
+        "Auth tag '{tag}' for agent '{agent_id}' does not match expected value. The \
+         re-registration has been discarded; the agent's active registration is unchanged"
+    )]
+    HeldAuthTagMismatch {
+        /// The tag received (truncated).
+        tag: String,
+        /// The agent id.
+        agent_id: String,
+    },
     /// Activation for an agent with no outstanding challenge (replay or double activation).
     #[error(
         "Agent '{0}' has no pending activation challenge (already activated or superseded); \
@@ -79,11 +91,20 @@ impl ApiError {
         }
     }
 
+    /// Build an [`ApiError::HeldAuthTagMismatch`], truncating the echoed tag.
+    pub fn held_tag_mismatch(tag: &str, agent_id: &str) -> Self {
+        Self::HeldAuthTagMismatch {
+            tag: truncate(tag),
+            agent_id: truncate(agent_id),
+        }
+    }
+
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRegistration(_)
             | Self::AuthTagMismatch { .. }
+            | Self::HeldAuthTagMismatch { .. }
             | Self::BadRequest(_)
             | Self::TlsRequired => StatusCode::BAD_REQUEST,
             Self::IdentityConflict | Self::AdminRequired { .. } => StatusCode::FORBIDDEN,

@@ -6,10 +6,10 @@
 
 use crate::vendor_cas::VendorCaStore;
 use keylime_api::{RegisterRequest, decode_binary};
+use keylime_store::registrar::MAX_IP_CHARS;
 use keylime_tpm::Public;
 
-/// Longest agent id accepted (upstream column width).
-pub const MAX_AGENT_ID_CHARS: usize = 80;
+pub use keylime_api::MAX_AGENT_ID_CHARS;
 
 /// TPM2 object attribute bits (TPMA_OBJECT).
 const TPMA_RESTRICTED: u32 = 1 << 16;
@@ -57,9 +57,18 @@ pub enum IdentityError {
     /// No usable agent id.
     #[error("agent id is missing (give it in the path or as 'agent_id')")]
     MissingAgentId,
-    /// The id is too long or contains control characters.
-    #[error("agent id must be 1-{MAX_AGENT_ID_CHARS} printable characters")]
+    /// The id is too long or has characters outside upstream's rule.
+    #[error(
+        "agent id must be 1-{MAX_AGENT_ID_CHARS} letters, digits, '_', '.' or '-' \
+         (no whitespace)"
+    )]
     BadAgentId,
+    /// The contact address is unusable.
+    #[error("'ip' must be 1-{MAX_IP_CHARS} characters without whitespace or control characters")]
+    BadIp,
+    /// The contact port is 0.
+    #[error("'port' must be in 1-65535, got 0")]
+    PortZero,
     /// A required field is absent.
     #[error("'{field}' is required{why}")]
     Missing {
@@ -226,6 +235,7 @@ pub fn check_registration(
     }
 
     let mtls_cert = check_mtls_cert(req.mtls_cert.as_deref())?;
+    check_contact(req.ip.as_deref(), req.port)?;
 
     Ok(CheckedIdentity {
         agent_id,
@@ -244,11 +254,26 @@ fn check_agent_id(id: Option<&str>) -> Result<String, IdentityError> {
     let id = id
         .filter(|s| !s.is_empty())
         .ok_or(IdentityError::MissingAgentId)?;
-    let count = id.chars().count();
-    if count > MAX_AGENT_ID_CHARS || id.chars().any(char::is_control) {
+    if !keylime_api::is_valid_agent_id(id) {
         return Err(IdentityError::BadAgentId);
     }
     Ok(id.to_owned())
+}
+
+/// The contact address and port, checked as the store will (no database error later).
+fn check_contact(ip: Option<&str>, port: Option<u16>) -> Result<(), IdentityError> {
+    if let Some(ip) = ip {
+        let usable = !ip.is_empty()
+            && ip.len() <= MAX_IP_CHARS
+            && !ip.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !usable {
+            return Err(IdentityError::BadIp);
+        }
+    }
+    if port == Some(0) {
+        return Err(IdentityError::PortZero);
+    }
+    Ok(())
 }
 
 fn present(value: Option<&str>) -> Option<&str> {
@@ -455,7 +480,30 @@ mod tests {
             check_agent_id(Some(&"x".repeat(81))),
             Err(IdentityError::BadAgentId)
         ));
+        for spaced in ["a b", " abc", "abc\t"] {
+            assert!(matches!(
+                check_agent_id(Some(spaced)),
+                Err(IdentityError::BadAgentId)
+            ));
+        }
         assert_eq!(check_agent_id(Some("abc")).unwrap(), "abc");
+        assert_eq!(check_agent_id(Some("ägent2")).unwrap(), "ägent2");
+    }
+
+    #[test]
+    fn contact_rules() {
+        check_contact(Some("10.0.0.1"), Some(9002)).unwrap();
+        check_contact(None, None).unwrap();
+        for ip in ["", "a b", "1.2.3.4\n", &"1".repeat(256)] {
+            assert!(matches!(
+                check_contact(Some(ip), None),
+                Err(IdentityError::BadIp)
+            ));
+        }
+        assert!(matches!(
+            check_contact(None, Some(0)),
+            Err(IdentityError::PortZero)
+        ));
     }
 
     #[test]

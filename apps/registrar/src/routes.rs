@@ -1,6 +1,7 @@
 //! The registrar's route table (PROTOCOL.md §2.1, §0.4): maps a method and path to one
 //! operation. Every 2.x prefix (`/v2`, `/v2.0`…`/v2.6`) is served; a trailing slash is
-//! optional; v3 paths and unknown minors answer 404 (no 500s, §11 Q7).
+//! optional; v3 paths and unknown minors answer 404 (no 500s, §11 Q7). Agent ids in the
+//! path are percent-decoded (a malformed escape is a 400).
 
 use axum::http::Method;
 
@@ -59,6 +60,11 @@ fn is_v2_prefix(segment: &str) -> bool {
     }
 }
 
+/// An agent id from the path, percent-decoded as upstream's tornado handlers decode theirs.
+fn path_id(segment: &str) -> Result<String, ApiError> {
+    keylime_api::decode_segment(segment).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
 /// Resolve a request line to a [`Route`], or the framework error upstream would give.
 pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
     let trimmed = path.strip_suffix('/').unwrap_or(path);
@@ -82,7 +88,7 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
             _ => Err(ApiError::MethodNotAllowed),
         },
         [prefix, "agents", id] if is_v2_prefix(prefix) => {
-            let id = (*id).to_owned();
+            let id = path_id(id)?;
             match *method {
                 Method::GET => Ok(Route::ShowAgent(id)),
                 Method::POST => Ok(Route::Register(Some(id))),
@@ -91,10 +97,9 @@ pub fn resolve(method: &Method, path: &str) -> Result<Route, ApiError> {
                 _ => Err(ApiError::MethodNotAllowed),
             }
         }
-        [prefix, "agents", id, "activate"] if is_v2_prefix(prefix) => only(
-            &[Method::PUT, Method::POST],
-            Route::Activate((*id).to_owned()),
-        ),
+        [prefix, "agents", id, "activate"] if is_v2_prefix(prefix) => {
+            only(&[Method::PUT, Method::POST], Route::Activate(path_id(id)?))
+        }
         _ => Err(ApiError::NoRoute),
     }
 }
@@ -178,6 +183,22 @@ mod tests {
         assert!(matches!(
             resolve(&Method::GET, "/v2.6/agents/A/activate"),
             Err(ApiError::MethodNotAllowed)
+        ));
+    }
+
+    #[test]
+    fn path_ids_are_percent_decoded() {
+        assert_eq!(
+            ok(Method::GET, "/v2.6/agents/%41BC"),
+            Route::ShowAgent("ABC".into())
+        );
+        assert_eq!(
+            ok(Method::PUT, "/v2.6/agents/%C3%A4gent2/activate"),
+            Route::Activate("ägent2".into())
+        );
+        assert!(matches!(
+            resolve(&Method::GET, "/v2.6/agents/%zz"),
+            Err(ApiError::BadRequest(_))
         ));
     }
 

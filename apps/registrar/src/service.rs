@@ -1,11 +1,13 @@
 //! The axum application: shared state, the single dispatcher that resolves a route,
 //! enforces the transport/authorization rules of PROTOCOL.md §0.6–§0.7 (admin routes need
-//! HTTPS and a trusted client certificate) and calls one operation in [`crate::agents`].
+//! HTTPS and a trusted client certificate), refuses registration and activation bodies
+//! not declared as JSON (as upstream does), and calls one operation in [`crate::agents`].
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use keylime_store::Store;
 
@@ -45,6 +47,35 @@ async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Response 
     }
 }
 
+/// Why a registration or activation without a JSON body type is refused.
+const NOT_JSON: &str = "the request body must be a JSON document with Content-Type 'application/json' (or a '+json' type)";
+
+/// Upstream's test for a JSON body (`application/json`, `application/…+json`): without
+/// it upstream ignores the body, so the registration or activation cannot succeed.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.strip_prefix("application/") {
+        Some("json") => true,
+        Some(sub) => sub.strip_suffix("+json").is_some_and(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || matches!(b, b'-' | b'.'))
+        }),
+        None => false,
+    }
+}
+
 async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
     let route = resolve(req.method(), req.uri().path())?;
     if let Some(action) = route.admin_action() {
@@ -64,12 +95,49 @@ async fn handle(state: &AppState, req: Request) -> Result<Response, ApiError> {
         Route::ShowAgent(id) => agents::show(state, &id).await,
         Route::DeleteAgent(id) => agents::delete(state, &id).await,
         Route::Register(id) => {
+            if !is_json(req.headers()) {
+                return Err(ApiError::InvalidRegistration(NOT_JSON.into()));
+            }
             let body = read_body(req.into_body(), state.max_body_bytes).await?;
             agents::register(state, id.as_deref(), &body).await
         }
         Route::Activate(id) => {
+            if !is_json(req.headers()) {
+                return Err(ApiError::BadRequest(NOT_JSON.into()));
+            }
             let body = read_body(req.into_body(), state.max_body_bytes).await?;
             agents::activate(state, &id, &body).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_content_types() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::CONTENT_TYPE, v.parse().unwrap());
+            is_json(&h)
+        };
+        for good in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/vnd.api+json",
+        ] {
+            assert!(with(good), "{good}");
+        }
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/+json",
+            "json",
+        ] {
+            assert!(!with(bad), "{bad}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
     }
 }

@@ -3,75 +3,10 @@
 
 mod common;
 
-use std::path::Path;
-
+use common::env::*;
 use common::*;
 use keylime_api::activation_auth_tag_with_key;
-use keylime_store::{DatabaseUrl, Store, StoreOptions};
 use serde_json::json;
-
-/// The pending activation key as stored (the test plays the agent's TPM).
-async fn stored_key(state: &Path, agent_id: &str) -> Option<String> {
-    let store = Store::connect(
-        &DatabaseUrl::Sqlite(state.join("reg_data.sqlite")),
-        &StoreOptions::default(),
-    )
-    .await
-    .expect("open store");
-    let agent = store.registrar().get(agent_id).await.expect("get");
-    store.close().await;
-    agent.and_then(|a| a.activation_key)
-}
-
-async fn stored_ids(state: &Path) -> Vec<String> {
-    let store = Store::connect(
-        &DatabaseUrl::Sqlite(state.join("reg_data.sqlite")),
-        &StoreOptions::default(),
-    )
-    .await
-    .expect("open store");
-    let ids = store.registrar().list_ids().await.expect("list");
-    store.close().await;
-    ids
-}
-
-struct Env {
-    state: tempfile::TempDir,
-    ca: VendorCa,
-    reg: keylime_registrar::RunningRegistrar,
-}
-
-async fn env(require_ek_cert: bool) -> Env {
-    let state = tempfile::tempdir().unwrap();
-    let ca = VendorCa::new("Test TPM Vendor Root");
-    let store_dir = state.path().join("tpm_cert_store");
-    ca.write_store(&store_dir);
-    let reg = start(settings(state.path(), Some(&store_dir), require_ek_cert)).await;
-    Env { state, ca, reg }
-}
-
-async fn post_register(env: &Env, id: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let resp = http_client()
-        .post(http_url(&env.reg, &format!("/v2.6/agents/{id}")))
-        .json(body)
-        .send()
-        .await
-        .expect("register request");
-    json_of(resp).await
-}
-
-async fn assert_alive(env: &Env) {
-    let (status, body) = json_of(
-        http_client()
-            .get(http_url(&env.reg, "/version"))
-            .send()
-            .await
-            .expect("version"),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(body["results"]["current_version"], "2.6");
-}
 
 #[tokio::test]
 async fn version_on_both_listeners() {
@@ -240,7 +175,8 @@ async fn register_with_body_agent_id_and_string_port() {
     body["port"] = json!("9100");
     let resp = http_client()
         .post(http_url(&env.reg, "/v2.3/agents/"))
-        .body(body.to_string()) // no Content-Type: lenient (Q21)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(body.to_string())
         .send()
         .await
         .unwrap();

@@ -25,16 +25,42 @@ fn ok<T: serde::Serialize>(results: T) -> Response {
 
 /// Upstream's id rule: `[\w.-]+` (fullmatch).
 fn check_agent_id(id: &str) -> Result<(), ApiError> {
-    let valid = !id.is_empty()
-        && id.len() <= keylime_store::verifier::MAX_ID_CHARS
-        && id
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if valid {
+    if keylime_api::is_valid_agent_id(id) {
         Ok(())
     } else {
         Err(ApiError::BadRequest("agent_id not not valid".into()))
     }
+}
+
+/// The add-agent fields upstream stores unchecked, checked here so that what is stored can
+/// be used: the contact address fits its column, `revocation_key` (when given) is the RSA
+/// private key notices are signed with, `metadata` is a JSON object. Checked on add only:
+/// records stored before these checks still load.
+fn check_free_form_fields(request: &AddAgentRequest) -> Result<(), ApiError> {
+    use keylime_store::verifier::MAX_SHORT_TEXT_CHARS;
+    if let Some(ip) = request.cloudagent_ip.as_deref()
+        && (ip.chars().count() > MAX_SHORT_TEXT_CHARS
+            || ip.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "cloudagent_ip must be at most {MAX_SHORT_TEXT_CHARS} characters without whitespace"
+        )));
+    }
+    if !request.revocation_key.trim().is_empty()
+        && let Err(e) = keylime_payload::parse_rsa_private_key_pem(&request.revocation_key)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "revocation_key must be a PEM RSA private key or empty: {e}"
+        )));
+    }
+    let metadata: Result<serde_json::Map<String, serde_json::Value>, _> =
+        serde_json::from_str(&request.metadata);
+    if let Err(e) = metadata {
+        return Err(ApiError::BadRequest(format!(
+            "metadata must be a JSON object: {e}"
+        )));
+    }
+    Ok(())
 }
 
 /// `GET /version`.
@@ -52,6 +78,7 @@ pub async fn add(state: &AppState, id: &str, body: &[u8]) -> Result<Response, Ap
     check_agent_id(id)?;
     let mut request: AddAgentRequest = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("Exception error: {e}")))?;
+    check_free_form_fields(&request)?;
     let mut new = NewPolicies::default();
     let runtime_policy_name = runtime_policy_for(state, id, &request, &mut new).await?;
     let mb_policy_name = mb_policy_for(state, id, &request, &mut new).await?;

@@ -49,7 +49,12 @@ pub enum ApiError {
 
 impl From<keylime_store::StoreError> for ApiError {
     fn from(e: keylime_store::StoreError) -> Self {
-        ApiError::Internal(e.into())
+        match e {
+            // The store checks every field before it writes: a value it refuses is the
+            // client's input (a name or address longer than its column), never a 500.
+            keylime_store::StoreError::InvalidField { .. } => ApiError::BadRequest(e.to_string()),
+            other => ApiError::Internal(other.into()),
+        }
     }
 }
 

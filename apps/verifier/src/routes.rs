@@ -1,5 +1,6 @@
 //! The verifier's route table (PROTOCOL.md §5.1, §0.4): every 2.x prefix (`/v2`,
-//! `/v2.0`…`/v2.6`), optional trailing slash, query parameters of the list route.
+//! `/v2.0`…`/v2.6`), optional trailing slash, query parameters of the list route. Agent
+//! ids and policy names in the path are percent-decoded (a malformed escape is a 400).
 
 use axum::http::Method;
 
@@ -114,6 +115,12 @@ fn query_param<'q>(query: Option<&'q str>, key: &str) -> Option<&'q str> {
         .map(|(_, v)| v)
 }
 
+/// An agent id or policy name from the path, percent-decoded as upstream's tornado
+/// handlers decode theirs.
+fn decoded(segment: &str) -> Result<String, ApiError> {
+    keylime_api::decode_segment(segment).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
 /// Resolve a request line to a [`Route`].
 pub fn resolve(method: &Method, path: &str, query: Option<&str>) -> Result<Route, ApiError> {
     if path == "/" {
@@ -135,7 +142,7 @@ pub fn resolve(method: &Method, path: &str, query: Option<&str>) -> Result<Route
             only(method, &[Method::GET], Route::List { verifier, bulk })
         }
         [p, "agents", id] if is_v2_prefix(p) => {
-            let id = (*id).to_owned();
+            let id = decoded(id)?;
             match *method {
                 Method::GET => Ok(Route::Status(id)),
                 Method::POST => Ok(Route::Add(id)),
@@ -167,15 +174,15 @@ pub fn resolve(method: &Method, path: &str, query: Option<&str>) -> Result<Route
             };
             Ok(Route::Policy {
                 kind,
-                name: (*name).to_owned(),
+                name: decoded(name)?,
                 op,
             })
         }
         [p, "agents", id, "reactivate"] if is_v2_prefix(p) => {
-            only(method, &[Method::PUT], Route::Reactivate((*id).to_owned()))
+            only(method, &[Method::PUT], Route::Reactivate(decoded(id)?))
         }
         [p, "agents", id, "stop"] if is_v2_prefix(p) => {
-            only(method, &[Method::PUT], Route::Stop((*id).to_owned()))
+            only(method, &[Method::PUT], Route::Stop(decoded(id)?))
         }
         _ => Err(ApiError::NoRoute),
     }

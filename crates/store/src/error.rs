@@ -24,6 +24,14 @@ pub enum StoreError {
     #[error("SQLite database directory '{}' does not exist", path.display())]
     SqliteDirectoryMissing { path: PathBuf },
 
+    /// The SQLite file could not be created or restricted to its owner.
+    #[error("cannot create or restrict SQLite database file '{}': {source}", path.display())]
+    SqliteFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// Opening the pool (or its first connection) failed.
     #[error("cannot connect to the {backend} database: {source}")]
     Connect {

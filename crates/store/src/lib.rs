@@ -24,6 +24,7 @@ mod error;
 mod migrate;
 mod pool;
 pub mod registrar;
+mod sqlite_file;
 mod url;
 pub mod verifier;
 
@@ -103,8 +104,9 @@ impl fmt::Debug for Store {
 
 impl Store {
     /// Opens the pool, then applies migrations (`auto_migrate`) or verifies that none is
-    /// pending. A SQLite file is created if missing and opened in WAL mode with
-    /// `foreign_keys=on` and a busy timeout; its directory must exist.
+    /// pending. A SQLite file is created if missing (mode 0600; an existing file readable by
+    /// others is narrowed to 0600) and opened in WAL mode with `foreign_keys=on` and a busy
+    /// timeout; its directory must exist.
     pub async fn connect(url: &DatabaseUrl, opts: &StoreOptions) -> Result<Store, StoreError> {
         let backend = url.backend();
         let max = opts.max_connections.max(1);
@@ -118,6 +120,10 @@ impl Store {
                         path: dir.to_path_buf(),
                     });
                 }
+                sqlite_file::ensure_owner_only(path).map_err(|source| StoreError::SqliteFile {
+                    path: path.clone(),
+                    source,
+                })?;
                 let options = SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)

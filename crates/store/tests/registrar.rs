@@ -9,7 +9,8 @@ use keylime_store::{Backend, RegisterOutcome, RegistrarAgent, StoreError};
 
 backend_tests!(
     register_then_get_round_trips_every_field,
-    reregistration_with_same_identity_replaces_and_requires_new_activation,
+    reregistration_of_an_active_agent_is_held_until_activated,
+    reregistration_of_an_inactive_agent_replaces_it,
     identity_change_is_refused_and_leaves_row_unchanged,
     activation_is_compare_and_set,
     list_is_sorted_and_delete_reports_presence,
@@ -61,7 +62,7 @@ async fn register_then_get_round_trips_every_field(db: TestDb) {
     store.close().await;
 }
 
-async fn reregistration_with_same_identity_replaces_and_requires_new_activation(db: TestDb) {
+async fn reregistration_of_an_active_agent_is_held_until_activated(db: TestDb) {
     let store = db.connect().await;
     let repo = store.registrar();
     let mut first = agent("agent-1", 1);
@@ -69,6 +70,7 @@ async fn reregistration_with_same_identity_replaces_and_requires_new_activation(
     repo.register(&first).await.unwrap();
     let old_key = first.activation_key.clone().unwrap();
     assert!(repo.activate("agent-1", &old_key).await.unwrap());
+    let active = repo.get("agent-1").await.unwrap().unwrap();
 
     let mut second = agent("agent-1", 1);
     second.ip = Some("10.1.2.3".into());
@@ -77,24 +79,76 @@ async fn reregistration_with_same_identity_replaces_and_requires_new_activation(
     second.iak_tpm = Some(vec![0x42; 64]); // IAK/IDevID may change freely
     second.idevid_cert = None;
     second.activation_key = Some("bmV3LWtleQ==".into());
+    assert_eq!(repo.register(&second).await.unwrap(), RegisterOutcome::Held);
+    // The active record is untouched; the challenge is held beside it.
+    assert_eq!(repo.get("agent-1").await.unwrap().as_ref(), Some(&active));
     assert_eq!(
-        repo.register(&second).await.unwrap(),
-        RegisterOutcome::Replaced
+        repo.held_key("agent-1").await.unwrap().as_deref(),
+        Some("bmV3LWtleQ==")
     );
-    let stored = repo.get("agent-1").await.unwrap().unwrap();
-    assert_eq!(stored, as_stored(&second, 2));
 
-    // The old key no longer activates; the new one does, once.
+    // A wrong key is discarded without touching the active record.
+    assert!(!repo.discard_held("agent-1", "d3Jvbmc=").await.unwrap());
     assert!(!repo.activate("agent-1", &old_key).await.unwrap());
-    assert!(repo.activate("agent-1", "bmV3LWtleQ==").await.unwrap());
-    assert!(repo.get("agent-1").await.unwrap().unwrap().active);
+    assert!(!repo.activate("agent-1", "d3Jvbmc=").await.unwrap());
+    assert_eq!(repo.get("agent-1").await.unwrap().as_ref(), Some(&active));
 
+    // The held key activates once and applies the registration.
+    assert!(repo.activate("agent-1", "bmV3LWtleQ==").await.unwrap());
+    assert!(!repo.activate("agent-1", "bmV3LWtleQ==").await.unwrap());
+    let stored = repo.get("agent-1").await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        RegistrarAgent {
+            active: true,
+            activation_key: None,
+            ..as_stored(&second, 2)
+        }
+    );
+    assert_eq!(repo.held_key("agent-1").await.unwrap(), None);
+
+    // A failed activation drops the held registration only.
+    second.activation_key = Some("dGhpcmQ=".into());
+    assert_eq!(repo.register(&second).await.unwrap(), RegisterOutcome::Held);
+    assert!(repo.discard_held("agent-1", "dGhpcmQ=").await.unwrap());
+    assert_eq!(repo.held_key("agent-1").await.unwrap(), None);
+    assert!(!repo.activate("agent-1", "dGhpcmQ=").await.unwrap());
+    assert_eq!(repo.get("agent-1").await.unwrap(), Some(stored));
+
+    // Deleting the agent deletes what is held for it.
+    assert_eq!(repo.register(&second).await.unwrap(), RegisterOutcome::Held);
+    assert!(repo.delete("agent-1").await.unwrap());
+    assert_eq!(repo.held_key("agent-1").await.unwrap(), None);
+    assert_eq!(
+        repo.register(&second).await.unwrap(),
+        RegisterOutcome::Created
+    );
+    store.close().await;
+}
+
+async fn reregistration_of_an_inactive_agent_replaces_it(db: TestDb) {
+    let store = db.connect().await;
+    let repo = store.registrar();
+    let first = agent("agent-9", 1);
+    repo.register(&first).await.unwrap();
+    let mut second = agent("agent-9", 1);
+    second.ip = Some("10.9.9.9".into());
+    second.activation_key = Some("bmV3LWtleQ==".into());
     assert_eq!(
         repo.register(&second).await.unwrap(),
         RegisterOutcome::Replaced
     );
-    let stored = repo.get("agent-1").await.unwrap().unwrap();
-    assert_eq!((stored.active, stored.regcount), (false, 3));
+    assert_eq!(
+        repo.get("agent-9").await.unwrap(),
+        Some(as_stored(&second, 2))
+    );
+    assert!(
+        !repo
+            .activate("agent-9", first.activation_key.as_deref().unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(repo.activate("agent-9", "bmV3LWtleQ==").await.unwrap());
     store.close().await;
 }
 

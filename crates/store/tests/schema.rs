@@ -71,7 +71,7 @@ async fn data_survives_close_and_reconnect(db: TestDb) {
             .await
             .unwrap()
     );
-    assert_eq!(repo.register(&a).await.unwrap(), RegisterOutcome::Replaced);
+    assert_eq!(repo.register(&a).await.unwrap(), RegisterOutcome::Held);
     store.close().await;
 
     if let DatabaseUrl::Sqlite(path) = &db.url {
@@ -230,4 +230,41 @@ async fn unreachable_server_is_a_connect_error_without_password() {
         }
         other => panic!("expected Connect error, got {other:?}"),
     }
+}
+
+/// The SQLite files hold revocation private keys and V: owner-only, whatever the umask,
+/// including the WAL and shared-memory files SQLite creates beside the database, and an
+/// existing file left readable by others is tightened.
+#[tokio::test]
+async fn sqlite_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let mode = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let url = DatabaseUrl::Sqlite(dir.path().join("cv_data.sqlite"));
+    let store = Store::connect(&url, &options(true)).await.unwrap();
+    store
+        .registrar()
+        .register(&agent("written", 1))
+        .await
+        .unwrap();
+    for name in ["cv_data.sqlite", "cv_data.sqlite-wal", "cv_data.sqlite-shm"] {
+        assert_eq!(mode(name), 0o600, "{name}");
+    }
+    store.close().await;
+
+    let loose = dir.path().join("old.sqlite");
+    std::fs::write(&loose, b"").unwrap();
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o644)).unwrap();
+    Store::connect(&DatabaseUrl::Sqlite(loose), &options(true))
+        .await
+        .unwrap()
+        .close()
+        .await;
+    assert_eq!(mode("old.sqlite"), 0o600);
 }

@@ -2,9 +2,11 @@
 //!
 //! Owns the registration rules that need the database to be enforced atomically
 //! (PROTOCOL.md §2.2–2.4): a first registration creates an inactive record; a
-//! re-registration may not change the TPM identity (EK, EK certificate, AK) and resets the
-//! record to inactive with a fresh activation key; activation is a compare-and-set on that
-//! key so a replayed or raced activation cannot succeed twice. It does not parse TPM
+//! re-registration may not change the TPM identity (EK, EK certificate, AK); an inactive
+//! record is reset with a fresh activation key, while an active one is kept and the new
+//! registration is held beside it (`pending`) until its activation succeeds, so nobody
+//! can deactivate an agent by replaying its public keys; activation is a compare-and-set
+//! on the key so a replayed or raced activation cannot succeed twice. It does not parse TPM
 //! structures or certificates — callers validate those — but it does bound every field's
 //! size before writing, so a bad value is a typed error and never a half-written row.
 
@@ -12,6 +14,7 @@ use std::fmt;
 
 use sqlx::FromRow;
 
+mod pending;
 mod validate;
 
 pub use validate::{
@@ -81,9 +84,13 @@ impl fmt::Debug for RegistrarAgent {
 pub enum RegisterOutcome {
     /// No record existed; one was created (inactive, `regcount` 1).
     Created,
-    /// A record with the same TPM identity existed and was overwritten (inactive again,
-    /// new activation key, `regcount` + 1).
+    /// An inactive record with the same TPM identity existed and was overwritten (new
+    /// activation key, `regcount` + 1).
     Replaced,
+    /// An ACTIVE record with the same TPM identity exists: it is kept as it is, and the
+    /// registration (with its activation key) is held beside it until
+    /// [`RegistrarRepo::activate`] succeeds with that key, which applies it.
+    Held,
 }
 
 /// Queries on `registrar_agents`. Obtained from [`crate::Store::registrar`].
@@ -164,8 +171,9 @@ impl<'s> RegistrarRepo<'s> {
 
     /// Creates or re-registers `agent` in one transaction (see [`RegisterOutcome`]).
     ///
-    /// `agent.active` and `agent.regcount` are ignored: a registration is always inactive
-    /// and the count is kept by the store. `activation_key` is required. A stored non-null
+    /// `agent.active` and `agent.regcount` are ignored: a new or replaced record is
+    /// inactive, a held one leaves the active record as it is, and the count is kept by the
+    /// store. `activation_key` is required. A stored non-null
     /// `ek_tpm`, `ekcert` or `aik_tpm` that differs from the new value (including a new
     /// `None`) fails with [`StoreError::IdentityConflict`] and leaves the record as it was.
     /// Concurrent registrations of one id serialize on the row; a uniqueness race that
@@ -241,6 +249,26 @@ impl<'s> RegistrarRepo<'s> {
                 Some(stored) if identity_changes(&stored, agent) => {
                     tx.rollback().await?;
                     return Ok(Attempt::Conflict);
+                }
+                Some(stored) if stored.active => {
+                    sqlx::query(&sql(backend, pending::DELETE))
+                        .bind(&agent.agent_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(&sql(backend, pending::INSERT))
+                        .bind(&agent.agent_id)
+                        .bind(&agent.ekcert)
+                        .bind(&agent.iak_tpm)
+                        .bind(&agent.iak_cert)
+                        .bind(&agent.idevid_tpm)
+                        .bind(&agent.idevid_cert)
+                        .bind(&agent.mtls_cert)
+                        .bind(&agent.ip)
+                        .bind(agent.port)
+                        .bind(&agent.activation_key)
+                        .execute(&mut *tx)
+                        .await?;
+                    RegisterOutcome::Held
                 }
                 Some(_) => {
                     sqlx::query(&sql(backend, UPDATE_REREGISTER))
@@ -322,24 +350,113 @@ impl<'s> RegistrarRepo<'s> {
         Ok(affected > 0)
     }
 
-    /// Compare-and-set activation: marks the record active and clears its activation key
-    /// only if it is still inactive and its key equals `expected_key`. `false` means no such
-    /// pending record (unknown id, already activated, re-registered meanwhile, wrong key).
-    ///
-    /// The caller checks the agent's proof against the key it read (constant time) and
-    /// passes that key here, so an activation raced by a re-registration cannot succeed.
+    /// Compare-and-set activation with the key the caller checked the agent's proof
+    /// against (constant time). For an inactive record: marks it active and clears its key
+    /// if the key is still `expected_key`. For an active record with a held
+    /// re-registration under `expected_key`: applies that registration (contact address,
+    /// mTLS certificate, IAK/IDevID, `regcount` + 1) and drops it. `false` means no such
+    /// pending registration (unknown id, already activated, superseded, wrong key), so an
+    /// activation raced by a re-registration cannot succeed.
     pub async fn activate(&self, agent_id: &str, expected_key: &str) -> Result<bool, StoreError> {
         if validate_agent_id(agent_id).is_err() || validate_activation_key(expected_key).is_err() {
             return Ok(false);
         }
-        let q = sql(self.backend(), ACTIVATE);
-        let affected = retry("activate agent", is_transient, || {
+        let activated = retry("activate agent", is_transient, || {
+            self.try_activate(agent_id, expected_key)
+        })
+        .await
+        .map_err(StoreError::db("activate agent"))?;
+        if activated {
+            tracing::info!(agent_id, "agent activated");
+        }
+        Ok(activated)
+    }
+
+    fn try_activate<'a>(&'a self, agent_id: &'a str, key: &'a str) -> AttemptFuture<'a, bool> {
+        let backend = self.backend();
+        let select_held = sql(
+            backend,
+            match backend {
+                Backend::Sqlite => pending::SELECT,
+                Backend::Postgres => pending::SELECT_FOR_UPDATE,
+                Backend::Mysql => pending::SELECT_FOR_UPDATE_MYSQL,
+            },
+        );
+        with_pool!(self.pool, p => Box::pin(async move {
+            let mut tx = begin_write(p, backend).await?;
+            let first = sqlx::query(&sql(backend, ACTIVATE))
+                .bind(agent_id)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if first > 0 {
+                tx.commit().await?;
+                return Ok(true);
+            }
+            let held: Option<pending::Held> = sqlx::query_as(&select_held)
+                .bind(agent_id)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(held) = held else {
+                tx.rollback().await?;
+                return Ok(false);
+            };
+            let applied = sqlx::query(&sql(backend, pending::APPLY))
+                .bind(&held.ekcert)
+                .bind(&held.iak_tpm)
+                .bind(&held.iak_cert)
+                .bind(&held.idevid_tpm)
+                .bind(&held.idevid_cert)
+                .bind(&held.mtls_cert)
+                .bind(&held.ip)
+                .bind(held.port)
+                .bind(agent_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            sqlx::query(&sql(backend, pending::DELETE))
+                .bind(agent_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(applied > 0)
+        }))
+    }
+
+    /// The activation key of the re-registration held for an active agent, if any.
+    pub async fn held_key(&self, agent_id: &str) -> Result<Option<String>, StoreError> {
+        if validate_agent_id(agent_id).is_err() {
+            return Ok(None);
+        }
+        let q = sql(
+            self.backend(),
+            match self.backend() {
+                Backend::Mysql => pending::KEY_MYSQL,
+                Backend::Sqlite | Backend::Postgres => pending::KEY,
+            },
+        );
+        let fetch: AttemptFuture<'_, Option<String>> = with_pool!(self.pool, p => {
+            Box::pin(sqlx::query_scalar(&q).bind(agent_id).fetch_optional(p))
+        });
+        fetch.await.map_err(StoreError::db("get held registration"))
+    }
+
+    /// Drops the re-registration held for an active agent under `key` (its activation
+    /// failed); the active record is untouched. `false` if there was none.
+    pub async fn discard_held(&self, agent_id: &str, key: &str) -> Result<bool, StoreError> {
+        if validate_agent_id(agent_id).is_err() {
+            return Ok(false);
+        }
+        let q = sql(self.backend(), pending::DISCARD);
+        let affected = retry("discard held registration", is_transient, || {
             with_pool!(self.pool, p => {
                 let q = &q;
                 Box::pin(async move {
                     sqlx::query(q)
                         .bind(agent_id)
-                        .bind(expected_key)
+                        .bind(key)
                         .execute(p)
                         .await
                         .map(|r| r.rows_affected())
@@ -347,10 +464,7 @@ impl<'s> RegistrarRepo<'s> {
             })
         })
         .await
-        .map_err(StoreError::db("activate agent"))?;
-        if affected > 0 {
-            tracing::info!(agent_id, "agent activated");
-        }
+        .map_err(StoreError::db("discard held registration"))?;
         Ok(affected > 0)
     }
 }
