@@ -118,6 +118,22 @@ macro_rules! mysql_columns {
     };
 }
 
+/// Binds, in this order, the fields a re-registration with the same TPM identity may
+/// replace: `iak_tpm, iak_cert, idevid_tpm, idevid_cert, mtls_cert, ip, port` (of a
+/// [`RegistrarAgent`] or a held registration).
+macro_rules! bind_replaceable {
+    ($query:expr, $from:expr) => {
+        $query
+            .bind(&$from.iak_tpm)
+            .bind(&$from.iak_cert)
+            .bind(&$from.idevid_tpm)
+            .bind(&$from.idevid_cert)
+            .bind(&$from.mtls_cert)
+            .bind(&$from.ip)
+            .bind($from.port)
+    };
+}
+
 const SELECT_ONE: &str = concat!(
     "SELECT ",
     columns!(),
@@ -229,18 +245,13 @@ impl<'s> RegistrarRepo<'s> {
                 .await?;
             let outcome = match stored {
                 None => {
-                    sqlx::query(&sql(backend, INSERT))
+                    let statement = sql(backend, INSERT);
+                    let query = sqlx::query(&statement)
                         .bind(&agent.agent_id)
                         .bind(&agent.ek_tpm)
                         .bind(&agent.ekcert)
-                        .bind(&agent.aik_tpm)
-                        .bind(&agent.iak_tpm)
-                        .bind(&agent.iak_cert)
-                        .bind(&agent.idevid_tpm)
-                        .bind(&agent.idevid_cert)
-                        .bind(&agent.mtls_cert)
-                        .bind(&agent.ip)
-                        .bind(agent.port)
+                        .bind(&agent.aik_tpm);
+                    bind_replaceable!(query, agent)
                         .bind(&agent.activation_key)
                         .execute(&mut *tx)
                         .await?;
@@ -255,33 +266,23 @@ impl<'s> RegistrarRepo<'s> {
                         .bind(&agent.agent_id)
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query(&sql(backend, pending::INSERT))
+                    let statement = sql(backend, pending::INSERT);
+                    let query = sqlx::query(&statement)
                         .bind(&agent.agent_id)
-                        .bind(&agent.ekcert)
-                        .bind(&agent.iak_tpm)
-                        .bind(&agent.iak_cert)
-                        .bind(&agent.idevid_tpm)
-                        .bind(&agent.idevid_cert)
-                        .bind(&agent.mtls_cert)
-                        .bind(&agent.ip)
-                        .bind(agent.port)
+                        .bind(&agent.ekcert);
+                    bind_replaceable!(query, agent)
                         .bind(&agent.activation_key)
                         .execute(&mut *tx)
                         .await?;
                     RegisterOutcome::Held
                 }
                 Some(_) => {
-                    sqlx::query(&sql(backend, UPDATE_REREGISTER))
+                    let statement = sql(backend, UPDATE_REREGISTER);
+                    let query = sqlx::query(&statement)
                         .bind(&agent.ek_tpm)
                         .bind(&agent.ekcert)
-                        .bind(&agent.aik_tpm)
-                        .bind(&agent.iak_tpm)
-                        .bind(&agent.iak_cert)
-                        .bind(&agent.idevid_tpm)
-                        .bind(&agent.idevid_cert)
-                        .bind(&agent.mtls_cert)
-                        .bind(&agent.ip)
-                        .bind(agent.port)
+                        .bind(&agent.aik_tpm);
+                    bind_replaceable!(query, agent)
                         .bind(&agent.activation_key)
                         .bind(&agent.agent_id)
                         .execute(&mut *tx)
@@ -403,15 +404,9 @@ impl<'s> RegistrarRepo<'s> {
                 tx.rollback().await?;
                 return Ok(false);
             };
-            let applied = sqlx::query(&sql(backend, pending::APPLY))
-                .bind(&held.ekcert)
-                .bind(&held.iak_tpm)
-                .bind(&held.iak_cert)
-                .bind(&held.idevid_tpm)
-                .bind(&held.idevid_cert)
-                .bind(&held.mtls_cert)
-                .bind(&held.ip)
-                .bind(held.port)
+            let statement = sql(backend, pending::APPLY);
+            let query = sqlx::query(&statement).bind(&held.ekcert);
+            let applied = bind_replaceable!(query, held)
                 .bind(agent_id)
                 .execute(&mut *tx)
                 .await?
