@@ -124,7 +124,7 @@ async fn payload_script_over_plain_http_refuses_to_start() {
         registrar.http_addr.port(),
         keylime_config::UuidSetting::Fixed(common::FIXED_UUID.into()),
     );
-    config.port = common::free_port();
+    config.port = common::reserve_port();
     config.enable_agent_mtls = false;
     assert_eq!(config.payload_script, "autorun.sh", "the default");
     let run = keylime_agent::run_with_tcti(
