@@ -4,6 +4,11 @@
 //! progress: silent, half-sent headers, kept alive between requests) to make room, and its
 //! watchdog closes a connection that stays idle past its deadline. A connection serving a
 //! request is never closed here; request deadlines belong to the request middleware.
+//!
+//! An evicted connection keeps its slot until its task has dropped the socket: the cap
+//! bounds descriptors actually held, not connections merely asked to close, so a flood
+//! that makes the accept loop evict faster than evicted tasks run cannot push the process
+//! past its open-files limit. At most one eviction is outstanding at a time.
 
 use std::collections::HashMap;
 use std::io;
@@ -244,22 +249,39 @@ pub(crate) enum Admission {
 #[derive(Debug, Default)]
 struct Inner {
     next_id: u64,
+    /// Every connection whose socket is still open, evicted ones included.
     conns: HashMap<u64, Arc<Conn>>,
+    /// Connections per client address, evicted ones no longer counted.
     per_ip: HashMap<IpAddr, usize>,
+    /// Evicted connections whose socket is not closed yet.
+    closing: usize,
 }
 
 impl Inner {
-    fn remove(&mut self, id: u64) -> bool {
+    /// The connection's socket is closed: its slot is free.
+    fn remove(&mut self, id: u64) {
         let Some(conn) = self.conns.remove(&id) else {
-            return false;
+            return;
         };
-        if let Some(n) = self.per_ip.get_mut(&conn.ip) {
+        // `evicted` only changes under the table lock, so this agrees with evict_oldest_idle.
+        if conn.evicted.load(Ordering::Acquire) {
+            self.closing -= 1;
+        } else {
+            self.release_address(conn.ip);
+        }
+    }
+
+    fn release_address(&mut self, ip: IpAddr) {
+        if let Some(n) = self.per_ip.get_mut(&ip) {
             *n -= 1;
             if *n == 0 {
-                self.per_ip.remove(&conn.ip);
+                self.per_ip.remove(&ip);
             }
         }
-        true
+    }
+
+    fn any_idle(&self) -> bool {
+        self.conns.values().any(|c| c.is_idle())
     }
 
     /// Close the idle connection that has waited longest (of `ip` when given).
@@ -270,11 +292,13 @@ impl Inner {
             .filter(|c| ip.is_none_or(|ip| c.ip == ip) && c.is_idle())
             .min_by_key(|c| c.wait_started())
             .map(|c| c.id);
-        let Some(id) = victim else { return false };
-        if let Some(conn) = self.conns.get(&id) {
-            conn.evict();
-        }
-        self.remove(id)
+        let Some(conn) = victim.and_then(|id| self.conns.get(&id)).cloned() else {
+            return false;
+        };
+        conn.evict();
+        self.closing += 1;
+        self.release_address(conn.ip);
+        true
     }
 }
 
@@ -306,14 +330,14 @@ impl Table {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Open connections.
+    /// Open connections, evicted ones not yet closed included.
     pub(crate) fn len(&self) -> usize {
         self.lock().conns.len()
     }
 
-    /// Returns once a new connection can be taken: at once when below `max_connections` or
-    /// when some connection is idle (and can be closed for it, see [`Table::admit`]);
-    /// otherwise when a connection ends or goes idle.
+    /// Returns once a new connection can be taken: at once when below `max_connections`, or
+    /// when some connection is idle (and can be closed for it, see [`Table::admit`]) and no
+    /// earlier eviction is still closing; otherwise when a connection ends or goes idle.
     pub(crate) async fn make_room(&self) {
         loop {
             let changed = self.changed.notified();
@@ -322,7 +346,7 @@ impl Table {
             {
                 let inner = self.lock();
                 if inner.conns.len() < self.limits.max_connections
-                    || inner.conns.values().any(|c| c.is_idle())
+                    || (inner.closing == 0 && inner.any_idle())
                 {
                     return;
                 }
@@ -350,7 +374,8 @@ impl Table {
             return Admission::Refused;
         }
         if inner.conns.len() >= self.limits.max_connections {
-            // None idle means one became busy since make_room: over by one, briefly.
+            // Over by one until the evicted socket closes (make_room waits for that before
+            // the next accept); none idle means one became busy since make_room.
             inner.evict_oldest_idle(None);
         }
         inner.next_id += 1;
@@ -431,7 +456,7 @@ mod tests {
     #[tokio::test]
     async fn at_the_cap_the_oldest_idle_connection_makes_room() {
         let table = Table::new(limits(2, 0));
-        let (old, _e1) = admitted(table.admit_plain(ip(1)));
+        let (old, e1) = admitted(table.admit_plain(ip(1)));
         tokio::time::sleep(Duration::from_millis(5)).await;
         let (busy, _e2) = admitted(table.admit_plain(ip(1)));
         let _serving = busy.begin_request();
@@ -443,11 +468,48 @@ mod tests {
         let (_new, _e3) = admitted(table.admit_plain(ip(1)));
         assert!(old.evicted.load(Ordering::Acquire));
         assert!(!busy.evicted.load(Ordering::Acquire));
-        assert_eq!(table.len(), 2);
+        assert_eq!(table.len(), 3, "the evicted socket is still open");
         assert_eq!(
             old.deadline(table.limits()).map(|d| d.1),
             Some(Closed::Evicted)
         );
+        drop(e1);
+        assert_eq!(table.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_evicted_connection_holds_its_slot_until_its_socket_closes() {
+        let table = Table::new(limits(1, 0));
+        let (old, old_entry) = admitted(table.admit_plain(ip(1)));
+        table.make_room().await; // `old` is idle: it may be closed for a newcomer
+        let (_new, _e2) = admitted(table.admit_plain(ip(2)));
+        assert!(old.evicted.load(Ordering::Acquire));
+        // `_new` is idle too, but `old`'s descriptor is still held: no third socket yet.
+        let waiter = tokio::spawn({
+            let table = Arc::clone(&table);
+            async move { table.make_room().await }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!waiter.is_finished(), "accepted beyond the cap of sockets");
+        drop(old_entry); // its task dropped the socket
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("room once the evicted socket closed")
+            .unwrap();
+    }
+
+    #[test]
+    fn an_evicted_connection_no_longer_counts_for_its_address() {
+        let table = Table::new(limits(100, 1));
+        let (a1, e1) = admitted(table.admit_plain(ip(2)));
+        let (_a2, _e2) = admitted(table.admit_plain(ip(2)));
+        assert!(a1.evicted.load(Ordering::Acquire));
+        drop(e1);
+        // 127.0.0.2 holds one connection (the idle `_a2`), which the next one replaces
+        let (_a3, _e3) = admitted(table.admit_plain(ip(2)));
+        assert_eq!(table.len(), 2, "the evicted `_a2` and `_a3`");
     }
 
     #[tokio::test]
