@@ -190,3 +190,41 @@ async fn downgrade_after_attestation_is_refused() {
     );
     v.shutdown().await;
 }
+
+/// `update` as the tenant does it: delete (202 while polled), wait for 404, add again with
+/// other metadata. The new record is the one attested, and the finished loop of the old
+/// one never writes its fields back over it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_then_add_again_attests_the_new_record_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = start_verifier(dir.path()).await;
+    let admin = client(&v, true);
+    let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
+    let mut first = agent.add_body();
+    first["metadata"] = r#"{"cert_serial": 2}"#.into();
+    let path = url(&v, "/v2.6/agents/u1");
+    let (code, body) = call(admin.post(&path).json(&first)).await;
+    assert_eq!(code, 200, "{body}");
+    wait_status(&admin, &v, "u1", LIMIT, "3 attestations", |_, b| {
+        b["results"]["operational_state"] == 3
+            && b["results"]["attestation_count"].as_u64() >= Some(3)
+    })
+    .await;
+
+    let (code, _) = call(admin.delete(&path)).await;
+    assert!(code == 200 || code == 202, "delete answered {code}");
+    wait_status(&admin, &v, "u1", LIMIT, "the delete to finish", |c, _| {
+        c == 404
+    })
+    .await;
+    let (code, body) = call(admin.post(&path).json(&agent.add_body())).await;
+    assert_eq!(code, 200, "add again: {body}");
+
+    let st = wait_status(&admin, &v, "u1", LIMIT, "5 attestations", |_, b| {
+        b["results"]["attestation_count"].as_u64() >= Some(5)
+    })
+    .await;
+    assert_eq!(st["results"]["meta_data"], "{}", "{st}");
+    assert_eq!(st["results"]["operational_state"], 3, "{st}");
+    v.shutdown().await;
+}
