@@ -42,36 +42,19 @@ PINS=(
   "Werkzeug==3.1.9"
 )
 
-mkdir -p "$(dirname "$VENV")"
-# One builder at a time: test processes may run this script concurrently.
-exec 9>"$VENV.lock"
-flock 9
+MARKER=.keylime-schemathesis-complete
+# shellcheck source=lib/pinned-venv.sh
+. "$(dirname "$0")/lib/pinned-venv.sh"
 
-want_marker="$(printf '%s\n' "${PINS[@]}")"
-marker="$VENV/.keylime-schemathesis-complete"
-if [ -f "$marker" ] && [ "$(cat "$marker")" = "$want_marker" ] \
-  && "$VENV/bin/schemathesis" --version >/dev/null 2>&1; then
+venv_lock
+if venv_current "$VENV/bin/schemathesis" --version; then
   echo "$VENV/bin/schemathesis"
   exit 0
 fi
 
-log() { echo "==> $*" >&2; }
-
-if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-  log "installing Debian package python3-venv"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq -o DPkg::Lock::Timeout=300 >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
-    python3-venv >&2
-fi
-
-PY="${PYTHON:-python3}"
-log "creating $VENV with $PY"
-rm -rf "$VENV"
-"$PY" -m venv "$VENV" >&2
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input "${PINS[@]}" >&2
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_install python3-venv
+venv_build "${PYTHON:-python3}"
 "$VENV/bin/schemathesis" --version >&2
-printf '%s\n' "${PINS[@]}" >"$marker"
+venv_mark_complete
 log "schemathesis $SCHEMATHESIS_VERSION ready"
 echo "$VENV/bin/schemathesis"

@@ -36,21 +36,15 @@ PINS=(
   "pyzmq==27.3.0"
 )
 
-mkdir -p "$(dirname "$VENV")"
-# One builder at a time: test processes run this script concurrently.
-exec 9>"$VENV.lock"
-flock 9
+MARKER=.keylime-upstream-complete
+# shellcheck source=lib/pinned-venv.sh
+. "$(dirname "$0")/lib/pinned-venv.sh"
 
-# The marker records what was installed: a change of the list rebuilds the venv.
-want_marker="$(printf '%s\n' "${PINS[@]}")"
-marker="$VENV/.keylime-upstream-complete"
-if [ -f "$marker" ] && [ "$(cat "$marker")" = "$want_marker" ] \
-  && "$VENV/bin/python" -c 'import keylime.tenant, keylime.cloud_verifier_tornado, gpg' 2>/dev/null; then
+venv_lock
+if venv_current "$VENV/bin/python" -c 'import keylime.tenant, keylime.cloud_verifier_tornado, gpg'; then
   echo "$VENV"
   exit 0
 fi
-
-log() { echo "==> $*" >&2; }
 
 # Debian packages: the interpreter's venv module, GPGME's binding, tools upstream runs.
 need_pkgs=()
@@ -59,20 +53,9 @@ have() { command -v "$1" >/dev/null 2>&1; }
 have tpm2_eventlog || need_pkgs+=(tpm2-tools)
 ldconfig -p 2>/dev/null | grep -q 'libefivar\.so\.1' || need_pkgs+=(libefivar1)
 /usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
-if [ "${#need_pkgs[@]}" -gt 0 ]; then
-  log "installing Debian packages: ${need_pkgs[*]}"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq -o DPkg::Lock::Timeout=300 >&2
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
-    "${need_pkgs[@]}" >&2
-fi
+apt_install "${need_pkgs[@]}"
 
-PY="${PYTHON:-/usr/bin/python3}"
-log "creating $VENV with $PY"
-rm -rf "$VENV"
-"$PY" -m venv "$VENV" >&2
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-input "${PINS[@]}" >&2
+venv_build "${PYTHON:-/usr/bin/python3}"
 
 # GPGME's binding from Debian, visible in the venv without the rest of dist-packages.
 site="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
@@ -82,6 +65,6 @@ ln -sfn /usr/lib/python3/dist-packages/gpg "$site/gpg"
 for cmd in keylime_verifier keylime_registrar keylime_tenant; do
   [ -x "$VENV/bin/$cmd" ] || { echo "$VENV/bin/$cmd missing after install" >&2; exit 1; }
 done
-printf '%s\n' "${PINS[@]}" >"$marker"
+venv_mark_complete
 log "upstream Keylime $KEYLIME_VERSION ready"
 echo "$VENV"
