@@ -55,16 +55,17 @@ impl TenantRun {
         )
     }
 
-    /// The log records on stdout, in order. Lines that do not start a record (the
-    /// continuation of a multi-line message) are appended to the previous one; text before
-    /// the first record (bare `print` output) becomes a record of logger `print`.
+    /// The log records on stdout, in order. A line that does not start a record continues
+    /// the previous one when that ends with `:` (a multi-line message such as `Agent Info
+    /// from …:` and its document, printed with or without the log prefix); any other such
+    /// line (bare `print` output, or our tenant's lines) is a record of logger `print`.
     pub fn records(&self) -> Vec<Record> {
         let mut out: Vec<Record> = Vec::new();
         for line in self.stdout.lines() {
             match parse_record_start(line) {
                 Some(r) => out.push(r),
                 None => match out.last_mut() {
-                    Some(last) if last.logger != "print" => {
+                    Some(last) if last.message.trim_end().ends_with(':') => {
                         last.message.push('\n');
                         last.message.push_str(line);
                     }
@@ -215,6 +216,26 @@ mod tests {
         );
         assert!(r.says("done"));
         assert!(!r.says("absent"));
+    }
+
+    #[test]
+    fn print_output_after_a_record_is_its_own_record() {
+        // Upstream: a one-line record, then `print` output. Ours: the same messages without
+        // the prefix, a multi-line one among them.
+        let r = run(
+            "2026-11-28 15:34:20.615 - keylime.ca-util - INFO - Creating cert package\n\
+             {'code': 200}\n",
+        );
+        let recs = r.records();
+        assert_eq!(recs.len(), 2, "{recs:?}");
+        assert_eq!(recs[1].message, "{'code': 200}");
+        let ours = run("Agent Info from Verifier (x):\n{\"a\": {}}\nAgent a re-activated\n");
+        let recs = ours.records();
+        assert_eq!(recs.len(), 2, "{recs:?}");
+        assert_eq!(
+            recs[0].message,
+            "Agent Info from Verifier (x):\n{\"a\": {}}"
+        );
     }
 
     #[test]

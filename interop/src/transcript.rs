@@ -62,7 +62,8 @@ impl Masks {
         self
     }
 
-    /// Also masks the values of JSON key `key` (for a scenario where it depends on timing).
+    /// Also masks the values of JSON key `key`, `null` included (for a scenario where it
+    /// depends on timing).
     pub fn with_volatile_key(mut self, key: &str) -> Masks {
         self.keys.push(key.to_string());
         self
@@ -123,15 +124,17 @@ fn replace_number(s: &str, number: &str, with: &str) -> String {
 }
 
 /// A JSON (`"k": v`) or Python-`dict` (`'k': v`) member of one of `keys`: group 1 the
-/// quoted key, group 2 the value (a string, number or boolean; `null`/`None` stay visible).
-fn volatile_member(keys: &[&str]) -> regex::Regex {
+/// quoted key, group 2 the value (a string, number or boolean; `null`/`None` too if
+/// `with_null`, else they stay visible).
+fn volatile_member(keys: &[&str], with_null: bool) -> regex::Regex {
     let names = keys
         .iter()
         .map(|k| regex::escape(k))
         .collect::<Vec<_>>()
         .join("|");
+    let null = if with_null { "|null|None" } else { "" };
     regex::Regex::new(&format!(
-        r#"("(?:{names})": |'(?:{names})': )("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|-?[0-9][0-9.eE+-]*|true|false|True|False)"#
+        r#"("(?:{names})": |'(?:{names})': )("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|-?[0-9][0-9.eE+-]*|true|false|True|False{null})"#
     ))
     .expect("volatile member pattern")
 }
@@ -139,20 +142,22 @@ fn volatile_member(keys: &[&str]) -> regex::Regex {
 /// `text` with ports, texts and the values of volatile members masked where they stand:
 /// nothing is reordered or re-rendered, so what remains is compared byte for byte.
 fn mask_in_place(text: &str, masks: &Masks) -> String {
-    let keys: Vec<&str> = VOLATILE_KEYS
-        .iter()
-        .copied()
-        .chain(masks.keys.iter().map(String::as_str))
-        .collect();
-    let text = masks.text(text);
-    volatile_member(&keys)
-        .replace_all(&text, |c: &regex::Captures<'_>| {
-            let key = &c[1];
-            let name = key[1..key.len() - 3].to_string();
-            let quote = &key[..1];
-            format!("{key}{quote}<{name}>{quote}")
-        })
-        .into_owned()
+    let scenario: Vec<&str> = masks.keys.iter().map(String::as_str).collect();
+    let mut text = masks.text(text);
+    for (keys, with_null) in [(VOLATILE_KEYS, false), (&scenario[..], true)] {
+        if keys.is_empty() {
+            continue;
+        }
+        text = volatile_member(keys, with_null)
+            .replace_all(&text, |c: &regex::Captures<'_>| {
+                let key = &c[1];
+                let name = key[1..key.len() - 3].to_string();
+                let quote = &key[..1];
+                format!("{key}{quote}<{name}>{quote}")
+            })
+            .into_owned();
+    }
+    text
 }
 
 /// Whether the one-line record `first` only says how often the tenant retried or is one of
@@ -279,17 +284,19 @@ mod tests {
     fn scenario_masks_and_dropped_records() {
         let masks = Masks::default()
             .with_volatile_key("operational_state")
+            .with_volatile_key("severity_level")
             .dropping("was deleted from");
         let a = run(
             "2026-11-28 15:34:20.615 - keylime.tenant - INFO - Agent Info from X:\n\
-             {\"a\": {\"operational_state\": \"Start\", \"ip\": \"127.0.0.1\"}}\n\
+             {\"a\": {\"operational_state\": \"Start\", \"ip\": \"127.0.0.1\", \"severity_level\": null, \"last_event_id\": null}}\n\
              2026-11-28 15:34:20.616 - keylime.tenant - INFO - A was deleted from V after 0 tries\n",
         );
+        // A scenario's keys are masked when null too; the others' null stays visible.
         assert_eq!(
             printed(&a, &masks),
             [
                 "Agent Info from X:",
-                "{\"a\": {\"operational_state\": \"<operational_state>\", \"ip\": \"127.0.0.1\"}}"
+                "{\"a\": {\"operational_state\": \"<operational_state>\", \"ip\": \"127.0.0.1\", \"severity_level\": \"<severity_level>\", \"last_event_id\": null}}"
             ]
         );
     }

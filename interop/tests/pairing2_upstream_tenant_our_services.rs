@@ -57,60 +57,22 @@ const TRANSCRIPT_HEADER: &str = "\
 /// Scenarios where our tenant prints differently from upstream's against the same servers,
 /// FINDINGS.md "Open differences": (scenario, what differs). Every other scenario must
 /// print the same lines.
-const KNOWN_TENANT_DIFFERENCES: &[(&str, &str)] = &[
-    ("regstatus", REGISTRAR_RECORD),
-    (
-        "status of a registered agent the verifier does not have",
-        "the registrar record as in regstatus; upstream then fails (exit 1: the verifier does not have the agent), ours prints that and exits 0",
-    ),
-    ("status", REGISTRAR_RECORD),
-    (
-        "reglist",
-        "upstream first prints `From registrar <ip> port <port> retrieved <answer>` and a blank line",
-    ),
-    (
-        "reglist after regdelete",
-        "upstream first prints `From registrar <ip> port <port> retrieved <answer>` and a blank line",
-    ),
-    (
-        "cvlist",
-        "upstream first prints `From verifier <ip> port <port> retrieved: \"<answer as a Python dict>\"` and a blank line",
-    ),
-    (
-        "reactivate",
-        "upstream prints the agent's status first, and `Agent <id> re-activated` twice",
-    ),
-    ("add --tpm_policy --cert --include --verify", ADD),
-    ("update (delete, then add again)", ADD),
-    (
-        "delete",
-        "upstream prints the agent's status first, then `Verifier at <ip> with Port <port> does not have agent <id>.` and `… was deleted from Verifier default … after N tries` before `… deleted from the CV`",
-    ),
-    ("cvstatus of a deleted agent", ERRORS),
-    (
-        "addruntimepolicy of a policy outside the schema",
-        POLICY_ERRORS,
-    ),
-    ("addruntimepolicy of an existing name", POLICY_ERRORS),
-    ("showruntimepolicy of a deleted name", POLICY_ERRORS),
-    ("updatembpolicy of a deleted name", POLICY_ERRORS),
-    ("regstatus of an unknown agent", ERRORS),
-    ("status of an unknown agent", ERRORS),
-    ("reactivate of an unknown agent", ERRORS),
-    (
-        "delete of an unknown agent",
-        "upstream prints `Verifier at … does not have agent <id>.` and `The Agent <id> is deleted from Verifier (…)`; ours `Agent <id> is already absent from the CV`",
-    ),
-    (
-        "regdelete of an unknown agent",
-        "upstream exits 0 after `Status command response: 404 Unexpected response from registrar.` and the answer; ours exits 1",
-    ),
-];
+const KNOWN_TENANT_DIFFERENCES: &[(&str, &str)] = &[(
+    "addruntimepolicy of a policy outside the schema",
+    "ours checks the policy against the schema itself and refuses it naming the file and the field, sending nothing; upstream's sends it and prints the verifier's 400 answer twice",
+)];
 
-const REGISTRAR_RECORD: &str = "upstream prints `… exists on registrar <ip> port <port>.` and the whole answer as JSON before the record, and the record is upstream's selection of fields (`aik_tpm`, `regcount`, `ek_tpm`, `ip`, `port`, `mtls_cert`, …) where ours prints the registrar's record as received";
-const ADD: &str = "upstream prints its agent API negotiation, the payload certificates it creates, the identity quote as a Python dict, its own checks of the quote, and the verifier's status before `… added to Verifier … after 0 tries`; ours prints `… added to Verifier (…)`";
-const ERRORS: &str = "upstream prints the error (and the lines leading to it) on stdout through logging; ours prints its own wording on stderr";
-const POLICY_ERRORS: &str = "upstream prints the verifier's answer as a Python dict (twice) on stdout; ours prints the error on stderr";
+/// What upstream's tenant prints about the CA directory its `--cert` manages (it creates
+/// the CA and the agent's and the revocation notifier's certificates on first use and
+/// packages them); ours packages a directory the operator prepared (FINDINGS.md, "Open
+/// differences"). Left out of the tenants' comparison of `add` and `update`, with the
+/// certificate's serial and subject upstream's tenant sends as `meta_data`.
+const UPSTREAM_CA_DIR: &[&str] = &[
+    "CA directory does not exist",
+    "CA certificate created",
+    "Created certificate for name",
+    "Creating cert package for",
+];
 
 /// Status fields whose value right after `add` depends on how far the first quote got.
 const FIRST_QUOTE_RACE: &[&str] = &[
@@ -119,6 +81,17 @@ const FIRST_QUOTE_RACE: &[&str] = &[
     "hash_alg",
     "enc_alg",
     "sign_alg",
+];
+
+/// Status fields our tenant's `delete` shows differently from upstream's: ours runs after
+/// the tampering step (so the agent it deletes has failed), upstream's before, and the
+/// metadata upstream's verifier showed then (FINDINGS.md, tolerated behaviour 10).
+const AFTER_TAMPERING: &[&str] = &[
+    "operational_state",
+    "attestation_status",
+    "last_event_id",
+    "severity_level",
+    "meta_data",
 ];
 
 /// What the tenant prints on the 202 path of a delete (it polls until the agent is gone).
@@ -401,6 +374,13 @@ fn first_quote_race(m: Masks) -> Masks {
         .fold(m, |m, k| m.with_volatile_key(k))
 }
 
+/// The tenants' comparison of `add` and `update` ([`UPSTREAM_CA_DIR`]).
+fn ca_dir(m: Masks) -> Masks {
+    UPSTREAM_CA_DIR
+        .iter()
+        .fold(m.with_volatile_key("meta_data"), |m, d| m.dropping(d))
+}
+
 fn delete_202_path(m: Masks) -> Masks {
     DELETE_202_PATH
         .iter()
@@ -519,11 +499,19 @@ async fn every_command_prints_as_against_upstream_servers() {
         assert_ok(&u, &o);
     }
 
+    // Reactivating restarts attestation, so ours runs once both are attested again (the
+    // status it prints first is the same state's).
+    let reactivate = args(&["-c", "reactivate", "-u", ID]);
+    let theirs = cmp
+        .upstream_tenant("reactivate", reactivate.clone(), exact)
+        .await;
+    assert_ok(&theirs.0, &theirs.1);
+    theirs.1.assert_says(&format!("Agent {ID} re-activated"));
+    both_attested(&cmp).await;
     let (u, o) = cmp
-        .both("reactivate", args(&["-c", "reactivate", "-u", ID]), exact)
+        .our_tenant("reactivate", &theirs, reactivate, exact)
         .await;
     assert_ok(&u, &o);
-    o.assert_says(&format!("Agent {ID} re-activated"));
     both_attested(&cmp).await;
 
     // Commands that change the servers' state: upstream's tenant runs each first, ours
@@ -548,7 +536,7 @@ async fn every_command_prints_as_against_upstream_servers() {
             "update (delete, then add again)",
             &theirs,
             update(Ours),
-            update_tune,
+            |m| ca_dir(update_tune(m)),
         )
         .await;
     assert_ok(&u, &o);
@@ -571,7 +559,7 @@ async fn every_command_prints_as_against_upstream_servers() {
             "add --tpm_policy --cert --include --verify",
             &add,
             |s: &Side| s.enrol_args(Ours, "add"),
-            first_quote_race,
+            |m| ca_dir(first_quote_race(m)),
         )
         .await;
     assert_ok(&u, &o);
@@ -604,12 +592,11 @@ async fn every_command_prints_as_against_upstream_servers() {
     assert_ok(&u, &o);
 
     let (u, o) = cmp
-        .our_tenant(
-            "delete",
-            &delete,
-            args(&["-c", "delete", "-u", ID]),
-            delete_202_path,
-        )
+        .our_tenant("delete", &delete, args(&["-c", "delete", "-u", ID]), |m| {
+            AFTER_TAMPERING
+                .iter()
+                .fold(delete_202_path(m), |m, k| m.with_volatile_key(k))
+        })
         .await;
     assert_ok(&u, &o);
     both_deleted(&cmp).await;

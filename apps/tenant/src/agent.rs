@@ -2,6 +2,8 @@
 //! the agent's registrar-recorded `mtls_cert`, API version negotiation, the identity quote
 //! and its check (AK signature, nonce, PCR digest, accepted algorithms, PCR 16 bound to the
 //! reported payload key), `POST /keys/ukey` and the `/keys/verify` key-derivation check.
+//! What upstream's tenant logs along the way (the negotiated version, the agent's quote
+//! answer, its checks of the quote) goes to the console in upstream's words.
 
 use std::sync::Arc;
 
@@ -9,7 +11,7 @@ use keylime_api::agent::{KeyVerifyResponse, QuoteResponse, UkeyRequest};
 use keylime_api::version::{ApiVersion, CURRENT_VERSION, SERVICE_SUPPORTED_VERSIONS};
 use keylime_api::{AgentVersionInfo, decode_binary, encode_b64};
 use keylime_attestation::pcr_checks::data_pcr_value;
-use keylime_attestation::{Nonce, PreparedAk, verify_quote};
+use keylime_attestation::{Nonce, PreparedAk, QuotedPcrs, verify_quote};
 use keylime_payload::BootstrapKey;
 use rand::Rng as _;
 use rand::distributions::Alphanumeric;
@@ -84,7 +86,13 @@ impl Tenant {
         };
         let version = match known_version {
             Some(v) => v,
-            None => negotiate_agent_version(agent_id, &peer).await?,
+            None => {
+                let (v, said) = negotiate_agent_version(agent_id, &peer).await?;
+                if let Some(line) = said {
+                    self.say(&line);
+                }
+                v
+            }
         };
         tracing::info!(agent_id, %version, "using agent API version");
         Ok(AgentLink {
@@ -137,6 +145,9 @@ impl Tenant {
         let nonce = random_nonce();
         let path = format!("/v{}/quotes/identity?nonce={nonce}", link.version);
         let reply = self.get_with_retries(&link.peer, &path).await?;
+        if let Ok(answer) = crate::pyjson::PyValue::parse(&reply.body) {
+            self.say(&answer.repr());
+        }
         if reply.code != 200 {
             return Err(link.peer.unexpected("GET", &path, &reply));
         }
@@ -195,7 +206,10 @@ impl Tenant {
             }
             Some(_) => {}
         }
-        tracing::info!(agent_id = %link.agent_id, "identity quote validated");
+        for line in quote_check_lines(&link.agent_id, &verified.pcrs) {
+            self.say(&line);
+        }
+        self.say(&format!("Quote from {} validated", link.peer.name));
         Ok(ValidatedIdentity { pubkey, nonce })
     }
 
@@ -293,9 +307,73 @@ impl Tenant {
     }
 }
 
+/// Upstream's `keylime_logging.list_items`: `16`, `1 and 2`, `1, 2 and 3`.
+fn list_items(items: &[u8]) -> String {
+    let joined = items
+        .iter()
+        .map(u8::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match joined.rsplit_once(',') {
+        Some((head, last)) => format!("{head} and{last}"),
+        None => joined,
+    }
+}
+
+/// What upstream's tenant logs while it checks an identity quote (its `check_quote` with
+/// no policies: PCR 16 is the data PCR, every other PCR would be checked against an empty
+/// TPM policy).
+fn quote_check_lines(agent_id: &str, pcrs: &QuotedPcrs) -> Vec<String> {
+    const IMA_PCR: u8 = 10;
+    const DATA_PCR: u8 = 16;
+    let nums: Vec<u8> = pcrs.values.keys().copied().collect();
+    let bank = &pcrs.bank;
+    let mut lines = vec![if nums.is_empty() {
+        format!("No PCRs from bank '{bank}' found in TPM quote for agent '{agent_id}'")
+    } else {
+        format!(
+            "PCR(s) {} from bank '{bank}' found in TPM quote for agent '{agent_id}'",
+            list_items(&nums)
+        )
+    }];
+    lines.push(if nums.contains(&IMA_PCR) {
+        format!("IMA PCR in policy, but no measurement list provided by agent {agent_id}")
+    } else {
+        format!(
+            "No IMA verification policy configured for agent '{agent_id}'; skipping IMA verification"
+        )
+    });
+    lines.push(format!(
+        "No measured boot policy configured for agent '{agent_id}'; skipping measured boot verification"
+    ));
+    let remaining: Vec<u8> = nums
+        .into_iter()
+        .filter(|n| *n != IMA_PCR && *n != DATA_PCR)
+        .collect();
+    lines.push(if remaining.is_empty() {
+        format!("No remaining PCRs in quote to check against TPM policy for agent '{agent_id}'")
+    } else {
+        format!(
+            "Checking remaining PCR(s) {} in quote against TPM policy for agent '{agent_id}'",
+            list_items(&remaining)
+        )
+    });
+    lines
+}
+
+/// `['2.1', '2.2']`: a list of versions as Python prints it.
+fn python_list(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|v| format!("'{v}'")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
 /// §1.2 tenant → agent: `/version`'s `supported_versions` (or `supported_version`),
-/// 2.x only; non-200 or no version → current. Connection errors abort.
-async fn negotiate_agent_version(agent_id: &str, peer: &Peer) -> Result<ApiVersion, TenantError> {
+/// 2.x only; non-200 or no version → current. Connection errors abort. Also the line
+/// upstream's tenant logs when it negotiated a version.
+async fn negotiate_agent_version(
+    agent_id: &str,
+    peer: &Peer,
+) -> Result<(ApiVersion, Option<String>), TenantError> {
     let reply = peer.get("/version").await?;
     if reply.code != 200 {
         tracing::warn!(
@@ -303,31 +381,79 @@ async fn negotiate_agent_version(agent_id: &str, peer: &Peer) -> Result<ApiVersi
             code = reply.code,
             "agent /version failed; assuming the current API version"
         );
-        return Ok(CURRENT_VERSION);
+        return Ok((CURRENT_VERSION, None));
     }
     let Ok(info) = serde_json::from_value::<AgentVersionInfo>(reply.envelope.results) else {
         tracing::warn!(
             agent_id,
             "agent sent no version information; assuming the current API version"
         );
-        return Ok(CURRENT_VERSION);
+        return Ok((CURRENT_VERSION, None));
     };
-    let theirs: Vec<ApiVersion> = match &info.supported_versions {
-        Some(list) => list.iter().filter_map(|v| v.parse().ok()).collect(),
-        None => info.supported_version.parse().into_iter().collect(),
-    };
+    let listed = info
+        .supported_versions
+        .clone()
+        .unwrap_or_else(|| vec![info.supported_version.clone()]);
+    let theirs: Vec<ApiVersion> = listed.iter().filter_map(|v| v.parse().ok()).collect();
     let ours: Vec<ApiVersion> = SERVICE_SUPPORTED_VERSIONS
         .iter()
         .copied()
         .filter(|v| v.major == 2)
         .collect();
-    keylime_api::version::highest_common(&ours, &theirs, 2).ok_or_else(|| TenantError::Version {
-        agent_id: agent_id.into(),
-        reason: format!(
-            "agent supports {:?}, tenant supports 2.0-2.6",
-            info.supported_versions
-                .clone()
-                .unwrap_or_else(|| vec![info.supported_version.clone()])
-        ),
-    })
+    let version = keylime_api::version::highest_common(&ours, &theirs, 2).ok_or_else(|| {
+        TenantError::Version {
+            agent_id: agent_id.into(),
+            reason: format!("agent supports {listed:?}, tenant supports 2.0-2.6"),
+        }
+    })?;
+    // The versions upstream's tenant lists as its own (below 3.0).
+    let tenant: Vec<String> = SERVICE_SUPPORTED_VERSIONS
+        .iter()
+        .filter(|v| v.major < 3)
+        .map(ApiVersion::to_string)
+        .collect();
+    let said = format!(
+        "Negotiated API version {version} with agent {agent_id} (agent: {}, tenant: {})",
+        python_list(&listed),
+        python_list(&tenant)
+    );
+    Ok((version, Some(said)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn items_listed_as_upstream() {
+        assert_eq!(list_items(&[16]), "16");
+        assert_eq!(list_items(&[1, 2]), "1 and 2");
+        assert_eq!(list_items(&[1, 2, 3]), "1, 2 and 3");
+    }
+
+    #[test]
+    fn identity_quote_checks_as_upstream_logs_them() {
+        let pcrs = |n: &[u8]| QuotedPcrs {
+            bank: keylime_tpm::HashAlg::Sha256,
+            values: n
+                .iter()
+                .map(|n| (*n, "00".to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        };
+        assert_eq!(
+            quote_check_lines("a", &pcrs(&[16])),
+            [
+                "PCR(s) 16 from bank 'sha256' found in TPM quote for agent 'a'",
+                "No IMA verification policy configured for agent 'a'; skipping IMA verification",
+                "No measured boot policy configured for agent 'a'; skipping measured boot verification",
+                "No remaining PCRs in quote to check against TPM policy for agent 'a'",
+            ]
+        );
+        let lines = quote_check_lines("a", &pcrs(&[0, 7, 16]));
+        assert_eq!(
+            lines[3],
+            "Checking remaining PCR(s) 0 and 7 in quote against TPM policy for agent 'a'"
+        );
+    }
 }

@@ -54,6 +54,11 @@ pub struct AddOutcome {
     pub key_verified_after: Option<u32>,
     /// State at the verifier right after the add.
     pub operational_state: Option<OperationalState>,
+    /// The verifier's name as printed (`Verifier default (…)` in an update, once the delete
+    /// read the agent's status there).
+    pub verifier: String,
+    /// Status reads that did not find the agent yet after the POST.
+    pub status_tries: u32,
 }
 
 /// The request checks that need no peer.
@@ -72,6 +77,14 @@ fn precheck(req: &AddRequest) -> Result<(), TenantError> {
     Ok(())
 }
 
+/// What the first half of `add` found and prepared.
+struct BegunAdd {
+    record: Value,
+    link: crate::agent::AgentLink,
+    policies: crate::policy_options::ResolvedPolicies,
+    prepared: Option<payload::PreparedPayload>,
+}
+
 fn string_field<'a>(record: &'a Value, key: &str) -> Option<&'a str> {
     record.get(key).and_then(Value::as_str)
 }
@@ -79,18 +92,31 @@ fn string_field<'a>(record: &'a Value, key: &str) -> Option<&'a str> {
 impl Tenant {
     /// `-c add`.
     pub async fn add(&self, req: &AddRequest) -> Result<AddOutcome, TenantError> {
+        self.add_named(req, &self.verifier.name).await
+    }
+
+    /// [`Tenant::add`], naming the verifier `verifier` in what it prints.
+    async fn add_named(&self, req: &AddRequest, verifier: &str) -> Result<AddOutcome, TenantError> {
+        let begun = self.begin_add(req).await?;
+        self.finish_add(req, begun, verifier).await
+    }
+
+    /// The first half of `add`, before anything changes anywhere (upstream's `init_add`):
+    /// local checks, the policies and the payload, the registrar's record, the agent's API
+    /// version.
+    async fn begin_add(&self, req: &AddRequest) -> Result<BegunAdd, TenantError> {
         precheck(req)?;
         let policies = req.policies.resolve()?;
         let prepared = payload::prepare(&req.payload, self.settings.max_payload_size)?;
         let id = req.agent_id.as_str();
 
         let record = self.registrar_record(id).await?.to_value();
-        let bad_record = |reason: &str| TenantError::BadRegistrarRecord {
-            agent_id: id.into(),
-            reason: reason.into(),
-        };
-        let aik_tpm =
-            string_field(&record, "aik_tpm").ok_or_else(|| bad_record("aik_tpm is null"))?;
+        if string_field(&record, "aik_tpm").is_none() {
+            return Err(TenantError::BadRegistrarRecord {
+                agent_id: id.into(),
+                reason: "aik_tpm is null".into(),
+            });
+        }
         let host = req
             .agent_ip
             .clone()
@@ -118,6 +144,30 @@ impl Tenant {
                 req.agent_api_version,
             )
             .await?;
+        Ok(BegunAdd {
+            record,
+            link,
+            policies,
+            prepared,
+        })
+    }
+
+    /// The rest of `add`: the identity quote, the key to the agent, the verifier.
+    async fn finish_add(
+        &self,
+        req: &AddRequest,
+        begun: BegunAdd,
+        verifier: &str,
+    ) -> Result<AddOutcome, TenantError> {
+        let BegunAdd {
+            record,
+            link,
+            policies,
+            prepared,
+        } = begun;
+        let id = req.agent_id.as_str();
+        let aik_tpm = string_field(&record, "aik_tpm").unwrap_or_default();
+        let mtls_cert = string_field(&record, "mtls_cert");
 
         let identity = match self.check_identity_quote(&link, aik_tpm).await {
             Ok(i) => i,
@@ -184,14 +234,16 @@ impl Tenant {
 
         let retry = &self.settings.retry;
         let mut state = None;
+        let mut status_tries = 0;
         for n in 1..=retry.max_retries {
-            if let Some(s) = self.verifier_status(id).await? {
+            if let Some(s) = self.verifier_status(id, verifier).await? {
                 state = s.operational_state;
                 break;
             }
+            status_tries = n;
             if n == retry.max_retries {
                 return Err(TenantError::GaveUp {
-                    what: format!("agent {id} still not shown by the {}", self.verifier.name),
+                    what: format!("agent {id} still not shown by the {verifier}"),
                     tries: n,
                 });
             }
@@ -221,20 +273,26 @@ impl Tenant {
             key_delivered: prepared.is_some(),
             key_verified_after,
             operational_state: state,
+            verifier: verifier.into(),
+            status_tries,
         })
     }
 
-    /// `-c update`: delete from the verifier, then add again.
+    /// `-c update`: delete from the verifier, then add again (the delete's outcome printed
+    /// to the console in between, as upstream).
     pub async fn update(
         &self,
         req: &AddRequest,
     ) -> Result<(DeleteOutcome, AddOutcome), TenantError> {
-        precheck(req)?;
-        // As upstream: the options and policy files are checked before the agent is
-        // removed, so a typo does not leave it deleted.
-        req.policies.resolve()?;
-        let deleted = self.delete(&req.agent_id).await?;
-        let added = self.add(req).await?;
+        // As upstream: the options, policy files, registrar record and agent are checked
+        // before the agent is removed, so a typo does not leave it deleted.
+        let begun = self.begin_add(req).await?;
+        let (deleted, verifier) = self.delete_named(&req.agent_id).await?;
+        let said = crate::report::delete(&req.agent_id, deleted, &self.verifier.name);
+        for line in said.lines {
+            self.say(&line);
+        }
+        let added = self.finish_add(req, begun, &verifier).await?;
         Ok((deleted, added))
     }
 

@@ -38,6 +38,10 @@ pub enum TenantError {
         code: u16,
         message: String,
     },
+    /// The verifier refused a policy command (4xx/5xx): its answer as upstream's tenant
+    /// prints it (a Python `dict`, `{}` for a body that is not JSON).
+    #[error("{answer}")]
+    Refused { code: u16, answer: String },
     /// The peer's body is not what the protocol says.
     #[error("{peer} sent a malformed response to {path}: {reason}")]
     MalformedResponse {
@@ -45,15 +49,17 @@ pub enum TenantError {
         path: String,
         reason: String,
     },
-    /// The agent is unknown to the registrar (or not yet activated).
-    #[error("agent {agent_id} is not registered at the registrar ({registrar}): {message}")]
+    /// The agent is unknown to the registrar (or not yet activated); upstream's words.
+    #[error(
+        "Agent {agent_id} does not exist on {registrar}. Check the agent logs to for error messages while attempting to get registered."
+    )]
     NotRegistered {
         agent_id: String,
         registrar: String,
         message: String,
     },
-    /// The agent is unknown to the verifier.
-    #[error("agent {agent_id} does not exist on the verifier ({verifier})")]
+    /// The agent is unknown to the verifier; upstream's words.
+    #[error("Agent {agent_id} does not exist on {verifier}.")]
     NotOnVerifier { agent_id: String, verifier: String },
     /// The verifier already has the agent (409).
     #[error(

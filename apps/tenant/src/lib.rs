@@ -40,7 +40,8 @@ pub use named_policies::{PolicyKind, PolicyNames, PolicyReply, PolicyShow};
 pub use payload::PayloadSource;
 pub use policy_options::{PolicyOptions, ResolvedPolicies};
 pub use services::{
-    AgentStatusReport, BulkReport, DeleteOutcome, IdList, RegistrarStatusReport, StatusReport,
+    AgentStatusReport, BulkReport, DeleteOutcome, IdList, RegDeleteOutcome, RegistrarStatusReport,
+    StatusReport,
 };
 pub use settings::{ClientTls, Endpoint, RetryPolicy, TenantSettings};
 
@@ -48,9 +49,15 @@ use keylime_pki::{CertificateDer, PrivateKeyDer};
 
 use crate::http::Peer;
 
+/// Where the tenant writes the lines upstream's tenant logs along the way (the statuses it
+/// reads before acting, the answers it gets before failing): stdout in the CLI, nowhere by
+/// default and with `--json`.
+pub type Console = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// A configured tenant.
 pub struct Tenant {
     settings: TenantSettings,
+    console: Console,
     trusted: Vec<CertificateDer<'static>>,
     identity: (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>),
     verifier: Peer,
@@ -121,11 +128,23 @@ impl Tenant {
         )?;
         Ok(Tenant {
             settings,
+            console: Arc::new(|_| {}),
             trusted,
             identity,
             verifier,
             registrar,
         })
+    }
+
+    /// Sends the lines upstream's tenant logs along the way to `console`.
+    pub fn with_console(mut self, console: Console) -> Self {
+        self.console = console;
+        self
+    }
+
+    /// One line (or several, `\n`-separated) to the console.
+    pub(crate) fn say(&self, line: &str) {
+        (self.console)(line)
     }
 
     /// The settings in use.

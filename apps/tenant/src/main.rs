@@ -1,9 +1,12 @@
 //! `keylime_tenant`: parses upstream's options, builds a [`keylime_tenant::Tenant`] from
 //! `tenant.conf` plus the overrides, runs one command and prints its result (upstream's
 //! lines, or one JSON document with `--json`). Exit status: 0 success, 1 failure, 2 usage.
+//! As upstream's tenant (which logs to stdout), what it prints along the way and a failure's
+//! message go to stdout; usage errors go to stderr.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{CommandFactory, Parser};
 use keylime_api::version::ApiVersion;
@@ -294,7 +297,7 @@ fn failure(json: bool, command: &str, msg: &str) -> ExitCode {
     if json {
         println!("{}", report::json_failure(command, msg));
     } else {
-        eprintln!("Error: {msg}");
+        println!("{msg}");
     }
     ExitCode::FAILURE
 }
@@ -538,9 +541,11 @@ async fn run(args: &Args) -> Result<Rendered, RunError> {
         settings.registrar.port = p;
     }
     settings.verifier_id = args.cvid.clone();
-    let tenant = Tenant::new(settings).map_err(RunError::Failed)?;
+    let mut tenant = Tenant::new(settings).map_err(RunError::Failed)?;
+    if !args.json {
+        tenant = tenant.with_console(Arc::new(|line: &str| println!("{line}")));
+    }
     let v = tenant.verifier_name().to_string();
-    let r = tenant.registrar_name().to_string();
 
     let add_request = || AddRequest {
         agent_id: agent_id.clone(),
@@ -557,32 +562,29 @@ async fn run(args: &Args) -> Result<Rendered, RunError> {
         return Ok(out?);
     }
     let out = match args.command.as_str() {
-        "add" => report::add(&tenant.add(&add_request()).await?, &v),
+        "add" => report::add(&tenant.add(&add_request()).await?),
         "update" => {
+            // The delete's outcome was printed before the add began, as upstream.
             let (deleted, added) = tenant.update(&add_request()).await?;
-            let mut d = report::delete(&agent_id, deleted);
-            let a = report::add(&added, &v);
-            d.lines.extend(a.lines);
+            let d = report::delete(&agent_id, deleted, &v);
+            let a = report::add(&added);
             Rendered {
-                lines: d.lines,
+                lines: a.lines,
                 json: report::object([("add", a.json), ("delete", d.json)]),
             }
         }
-        "delete" => report::delete(&agent_id, tenant.delete(&agent_id).await?),
-        "status" => report::status(&tenant.status(&agent_id).await?, &v, &r),
-        "cvstatus" => report::cvstatus(&tenant.cvstatus(&agent_id).await?, &v),
-        "regstatus" => report::regstatus(&tenant.regstatus(&agent_id).await?, &r),
-        "cvlist" => report::list(&tenant.cvlist().await?, &v),
-        "reglist" => report::list(&tenant.reglist().await?, &r),
+        "delete" => report::delete(&agent_id, tenant.delete(&agent_id).await?, &v),
+        "status" => report::status(&tenant.status(&agent_id).await?),
+        "cvstatus" => report::cvstatus(&tenant.cvstatus(&agent_id).await?),
+        "regstatus" => report::regstatus(&tenant.regstatus(&agent_id).await?),
+        "cvlist" => report::cvlist(&tenant.cvlist().await?),
+        "reglist" => report::reglist(&tenant.reglist().await?),
         "bulkinfo" => report::bulkinfo(&tenant.bulkinfo().await?),
         "reactivate" => {
             tenant.reactivate(&agent_id).await?;
-            report::done(format!("Agent {agent_id} re-activated"), &agent_id)
+            report::reactivate(&agent_id)
         }
-        "regdelete" => {
-            tenant.regdelete(&agent_id).await?;
-            report::done(format!("Agent {agent_id} deleted from {r}"), &agent_id)
-        }
+        "regdelete" => report::regdelete(&agent_id, tenant.regdelete(&agent_id).await?),
         other => return Err(RunError::Usage(format!("invalid command {other:?}"))),
     };
     Ok(out)

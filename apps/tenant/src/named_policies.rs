@@ -3,6 +3,8 @@
 //! (`/v2.x/mbpolicies/{name}`). Every command keeps the verifier's answer in document order
 //! (upstream's tenant prints it as a Python `dict`) and checks its shape: a success whose
 //! body is not the v2 envelope, or whose `results` lack the documented fields, is an error.
+//! A refusal (4xx, 5xx) is printed to the console as upstream's tenant prints it and is the
+//! error's message too ([`TenantError::Refused`]).
 
 use serde_json::json;
 
@@ -11,6 +13,8 @@ use crate::error::TenantError;
 use crate::http::Reply;
 use crate::policy_options::PolicyOptions;
 use crate::pyjson::PyValue;
+use crate::report;
+use crate::services::whole_answer;
 
 /// Which kind of named policy a command manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +131,31 @@ impl Tenant {
         }
     }
 
+    /// A refused request: the answer printed (after `header`, if any), and the error. An
+    /// answer that is not a JSON object (upstream's tenant prints `{}` for it) keeps our
+    /// message, which names the status and the body (FINDINGS.md).
+    fn refused(
+        &self,
+        path: &str,
+        method: &'static str,
+        reply: &Reply,
+        header: Option<String>,
+    ) -> TenantError {
+        if let Some(h) = header {
+            self.say(&h);
+        }
+        let answer = whole_answer(reply);
+        if !answer.is_object() || reply.body.iter().all(u8::is_ascii_whitespace) {
+            return self.verifier.unexpected(method, path, reply);
+        }
+        let answer = answer.repr();
+        self.say(&answer);
+        TenantError::Refused {
+            code: reply.code,
+            answer,
+        }
+    }
+
     /// A 2xx answer whose body, if any, is a JSON object.
     fn change_reply(
         &self,
@@ -136,6 +165,9 @@ impl Tenant {
         path: &str,
         reply: Reply,
     ) -> Result<PolicyReply, TenantError> {
+        if reply.code >= 400 {
+            return Err(self.refused(path, method, &reply, None));
+        }
         if !(200..300).contains(&reply.code) {
             return Err(self.verifier.unexpected(method, path, &reply));
         }
@@ -279,6 +311,10 @@ impl Tenant {
         let name = required_name(kind, name, "show")?;
         let path = self.policy_path(kind, Some(&name)).await;
         let reply = self.verifier.get_policy(&path).await?;
+        if reply.code >= 400 {
+            let header = report::policy_show_header(kind, reply.code);
+            return Err(self.refused(&path, "GET", &reply, Some(header)));
+        }
         let (response, results) = self.results_reply(&path, &reply)?;
         let policy = match results.get(kind.policy_key()) {
             Some(PyValue::Null) => None,
@@ -311,6 +347,10 @@ impl Tenant {
     pub async fn list_policies(&self, kind: PolicyKind) -> Result<PolicyNames, TenantError> {
         let path = self.policy_path(kind, None).await;
         let reply = self.verifier.get(&path).await?;
+        if reply.code >= 400 {
+            let header = report::policy_list_header(kind, reply.code);
+            return Err(self.refused(&path, "GET", &reply, Some(header)));
+        }
         let (response, results) = self.results_reply(&path, &reply)?;
         let names = match results.get(kind.names_key()) {
             Some(PyValue::Array(items)) => items

@@ -112,6 +112,15 @@ impl PyValue {
         out
     }
 
+    /// The value as Python formats it into text (`f"{value}"`): a string as it is,
+    /// anything else as [`PyValue::repr`].
+    pub fn text(&self) -> String {
+        match self {
+            PyValue::String(s) => s.clone(),
+            other => other.repr(),
+        }
+    }
+
     fn write_repr(&self, out: &mut String) {
         match self {
             PyValue::Null => out.push_str("None"),

@@ -7,9 +7,10 @@ use serde_json::{Value, json};
 
 use crate::pyjson::PyValue;
 pub use crate::pyjson::python_dumps;
+use crate::settings::Endpoint;
 use crate::{
     AddOutcome, AgentStatusReport, BulkReport, DeleteOutcome, IdList, PolicyKind, PolicyNames,
-    PolicyReply, PolicyShow, RegistrarStatusReport, StatusReport,
+    PolicyReply, PolicyShow, RegDeleteOutcome, RegistrarStatusReport, StatusReport,
 };
 
 /// A command's output in both forms.
@@ -53,53 +54,100 @@ fn ours(v: Value) -> PyValue {
     PyValue::from_value(&v)
 }
 
-/// `cvstatus` (and `status` when the verifier has the agent).
-pub fn cvstatus(r: &AgentStatusReport, verifier: &str) -> Rendered {
+/// `Agent Info from <verifier>:` and the status as upstream's tenant logs it each time it
+/// reads one (printed to the console by the commands that read it).
+pub fn agent_info(r: &AgentStatusReport) -> String {
     let doc = keyed(&r.agent_id, &r.results);
+    format!("Agent Info from {}:\n{}", r.verifier, python_dumps(&doc))
+}
+
+/// `cvstatus`: the status was printed when read ([`agent_info`]).
+pub fn cvstatus(r: &AgentStatusReport) -> Rendered {
     Rendered {
-        lines: vec![format!(
-            "Agent Info from {verifier}:\n{}",
-            python_dumps(&doc)
-        )],
-        json: doc,
+        lines: Vec::new(),
+        json: keyed(&r.agent_id, &r.results),
     }
 }
 
-/// `regstatus`.
-pub fn regstatus(r: &RegistrarStatusReport, registrar: &str) -> Rendered {
+/// `regstatus`: the registrar's answer as upstream's tenant rebuilds it, then the record.
+pub fn regstatus(r: &RegistrarStatusReport) -> Rendered {
     let doc = keyed(&r.agent_id, &r.record);
+    let at = &r.endpoint;
+    let status = format!(
+        "Agent {} exists on registrar {} port {}.",
+        r.agent_id, at.host, at.port
+    );
+    let answer = object([
+        ("code", PyValue::Number(200.into())),
+        ("status", PyValue::String(status.clone())),
+        ("results", doc.clone()),
+    ]);
     Rendered {
         lines: vec![
-            format!(
-                "Status from {registrar}: Agent {} exists on the registrar.",
-                r.agent_id
-            ),
-            format!("Agent Info from {registrar}:\n{}", python_dumps(&doc)),
+            format!("Status from {}: {status}", r.registrar),
+            python_dumps(&answer),
+            format!("Agent Info from {}:\n{}", r.registrar, python_dumps(&doc)),
         ],
         json: doc,
     }
 }
 
-/// `status`.
-pub fn status(r: &StatusReport, verifier: &str, registrar: &str) -> Rendered {
-    match r {
-        StatusReport::Verifier(s) => cvstatus(s, verifier),
-        StatusReport::RegistrarOnly(reg) => {
-            let mut out = regstatus(reg, registrar);
-            out.lines
-                .push(format!("{verifier} does not have agent {}.", reg.agent_id));
-            out
-        }
-    }
+/// What upstream's tenant logs when the registrar does not have the agent (before failing).
+pub fn registrar_absent(id: &str, registrar: &Endpoint) -> String {
+    let answer = object([
+        ("code", PyValue::Number(404.into())),
+        (
+            "status",
+            PyValue::String(format!(
+                "Agent {id} does not exist on registrar {} port {}.",
+                registrar.host, registrar.port
+            )),
+        ),
+        ("results", PyValue::Object(Vec::new())),
+    ]);
+    format!(
+        "Agent {id} does not exist on the registrar. Please register the agent with the registrar.\n{}",
+        python_dumps(&answer)
+    )
 }
 
-/// `cvlist` / `reglist`.
-pub fn list(r: &IdList, source: &str) -> Rendered {
+/// `status`: the registrar's record and the verifier's status were printed when read.
+pub fn status(r: &StatusReport) -> Rendered {
+    cvstatus(&r.verifier)
+}
+
+/// `cvlist`: the verifier's whole answer as a Python `dict`, then the list.
+pub fn cvlist(r: &IdList) -> Rendered {
+    let first = format!(
+        "From verifier {} port {} retrieved: \"{}\"\n",
+        r.endpoint.host,
+        r.endpoint.port,
+        r.response.repr()
+    );
+    list(r, first)
+}
+
+/// `reglist`: the registrar's whole answer as JSON, then the list.
+pub fn reglist(r: &IdList) -> Rendered {
+    let first = format!(
+        "From registrar {} port {} retrieved {}\n",
+        r.endpoint.host,
+        r.endpoint.port,
+        python_dumps(&r.response)
+    );
+    list(r, first)
+}
+
+fn list(r: &IdList, first: String) -> Rendered {
     Rendered {
-        lines: vec![format!(
-            "Agent list from {source} retrieved: \n{}",
-            python_dumps(&r.results)
-        )],
+        lines: vec![
+            first,
+            format!(
+                "Agent list from {} retrieved: \n{}",
+                r.source,
+                python_dumps(&r.results)
+            ),
+        ],
         json: ours(json!({"uuids": r.ids})),
     }
 }
@@ -112,14 +160,18 @@ pub fn bulkinfo(r: &BulkReport) -> Rendered {
     }
 }
 
-/// `delete`.
-pub fn delete(id: &str, r: DeleteOutcome) -> Rendered {
+/// `delete` (`verifier`: the verifier's name before the tenant read the agent's status).
+pub fn delete(id: &str, r: DeleteOutcome, verifier: &str) -> Rendered {
+    let deleted = format!("Agent {id} deleted from the CV");
     let (line, outcome, polls) = match r {
-        DeleteOutcome::Deleted => (format!("Agent {id} deleted from the CV"), "deleted", 0),
-        DeleteOutcome::DeletedAfterPolling { polls } => {
-            (format!("Agent {id} deleted from the CV"), "deleted", polls)
-        }
+        DeleteOutcome::Deleted => (deleted, "deleted", 0),
+        DeleteOutcome::DeletedAfterPolling { polls } => (deleted, "deleted", polls),
         DeleteOutcome::AlreadyAbsent => (
+            format!("The Agent {id} is deleted from {verifier}"),
+            "absent",
+            0,
+        ),
+        DeleteOutcome::GoneMeanwhile => (
             format!("Agent {id} is already absent from the CV"),
             "absent",
             0,
@@ -131,13 +183,14 @@ pub fn delete(id: &str, r: DeleteOutcome) -> Rendered {
     }
 }
 
-/// `add` (and the add half of `update`).
-pub fn add(r: &AddOutcome, verifier: &str) -> Rendered {
+/// `add` (and the add half of `update`): what follows the verifier's status, which was
+/// printed when read.
+pub fn add(r: &AddOutcome) -> Rendered {
     let fid = format!("Agent {} ({})", r.agent_id, r.agent);
-    let mut lines = vec![
-        format!("Quote from {fid} validated"),
-        format!("{fid} added to {verifier}"),
-    ];
+    let mut lines = vec![format!(
+        "{fid} added to {} after {} tries",
+        r.verifier, r.status_tries
+    )];
     if r.key_verified_after.is_some() {
         lines.push(format!("Successful key derivation for {fid}"));
     }
@@ -156,11 +209,25 @@ pub fn add(r: &AddOutcome, verifier: &str) -> Rendered {
     }
 }
 
-/// Commands whose only result is success (`reactivate`, `regdelete`).
-pub fn done(line: String, id: &str) -> Rendered {
+/// `reactivate`: upstream's tenant says it twice (by id, then by its name for the agent,
+/// which is the id alone here).
+pub fn reactivate(id: &str) -> Rendered {
+    let line = format!("Agent {id} re-activated");
     Rendered {
-        lines: vec![line],
+        lines: vec![line.clone(), line],
         json: ours(json!({"agent_id": id})),
+    }
+}
+
+/// `regdelete`: nothing printed on success (a refusal was logged when answered).
+pub fn regdelete(id: &str, r: RegDeleteOutcome) -> Rendered {
+    let outcome = match r {
+        RegDeleteOutcome::Deleted => "deleted",
+        RegDeleteOutcome::Absent => "absent",
+    };
+    Rendered {
+        lines: Vec::new(),
+        json: ours(json!({"agent_id": id, "outcome": outcome})),
     }
 }
 
@@ -181,12 +248,25 @@ pub fn policy_change(r: &PolicyReply) -> Rendered {
     }
 }
 
+/// The first line of `showruntimepolicy` / `showmbpolicy`, whatever the answer.
+pub fn policy_show_header(kind: PolicyKind, code: u16) -> String {
+    match kind {
+        PolicyKind::Runtime => format!("Show allowlist command response: {code}."),
+        PolicyKind::MeasuredBoot => format!("showmbpolicy command response: {code}."),
+    }
+}
+
+/// The first line of `listruntimepolicy` / `listmbpolicy`, whatever the answer.
+pub fn policy_list_header(kind: PolicyKind, code: u16) -> String {
+    match kind {
+        PolicyKind::Runtime => format!("list command response: {code}."),
+        PolicyKind::MeasuredBoot => format!("listmbpolicy command response: {code}."),
+    }
+}
+
 /// `showruntimepolicy` / `showmbpolicy`.
 pub fn policy_show(r: &PolicyShow) -> Rendered {
-    let header = match r.kind {
-        PolicyKind::Runtime => format!("Show allowlist command response: {}.", r.code),
-        PolicyKind::MeasuredBoot => format!("showmbpolicy command response: {}.", r.code),
-    };
+    let header = policy_show_header(r.kind, r.code);
     // The policy text was checked to parse when the answer was read.
     let policy = r
         .policy
@@ -203,10 +283,7 @@ pub fn policy_show(r: &PolicyShow) -> Rendered {
 
 /// `listruntimepolicy` / `listmbpolicy`.
 pub fn policy_list(r: &PolicyNames) -> Rendered {
-    let header = match r.kind {
-        PolicyKind::Runtime => format!("list command response: {}.", r.code),
-        PolicyKind::MeasuredBoot => format!("listmbpolicy command response: {}.", r.code),
-    };
+    let header = policy_list_header(r.kind, r.code);
     Rendered {
         lines: vec![header, r.response.repr()],
         json: ours(json!({ "names": r.names })),
@@ -227,14 +304,14 @@ mod tests {
                 br#"{"operational_state": "Get Quote", "attestation_count": 3}"#,
             )
             .unwrap(),
+            verifier: "Verifier (127.0.0.1:8881)".into(),
         };
-        let out = cvstatus(&r, "Verifier (127.0.0.1:8881)");
         assert_eq!(
-            out.lines,
-            [
-                "Agent Info from Verifier (127.0.0.1:8881):\n{\"A\": {\"operational_state\": \"Get Quote\", \"attestation_count\": 3}}"
-            ]
+            agent_info(&r),
+            "Agent Info from Verifier (127.0.0.1:8881):\n{\"A\": {\"operational_state\": \"Get Quote\", \"attestation_count\": 3}}"
         );
+        let out = cvstatus(&r);
+        assert!(out.lines.is_empty());
         assert_eq!(
             json_success("cvstatus", out.json).to_string(),
             r#"{"command":"cvstatus","ok":true,"results":{"A":{"operational_state":"Get Quote","attestation_count":3}}}"#

@@ -2,7 +2,8 @@
 //! bulk status, delete (with the 202 → poll-until-404 path, Q32), reactivate, stop and
 //! registrar delete. Each returns a typed report holding the upstream `results` document,
 //! members in the order the server sent them, with `operational_state` numbers replaced by
-//! upstream's state names.
+//! upstream's state names. What upstream's tenant logs along the way (each status it reads,
+//! the registrar's and verifier's refusals) goes to the tenant's console in upstream's words.
 
 use std::collections::BTreeMap;
 
@@ -12,17 +13,27 @@ use serde_json::Value;
 
 use crate::Tenant;
 use crate::error::TenantError;
+use crate::http::Reply;
 use crate::pyjson::PyValue;
+use crate::report;
+use crate::settings::Endpoint;
 
 /// Keys the upstream tenant requires in a registrar record.
 const REQUIRED_REGISTRAR_KEYS: [&str; 5] = ["aik_tpm", "regcount", "ek_tpm", "ip", "port"];
+/// The optional keys of a registrar record upstream's tenant keeps (`null` when absent),
+/// after the required ones.
+const OPTIONAL_REGISTRAR_KEYS: [&str; 2] = ["mtls_cert", "ekcert"];
 
 /// `regstatus`: the registrar's record of one agent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegistrarStatusReport {
     pub agent_id: String,
-    /// The registrar's `results` plus `"operational_state": "Registered"` (upstream).
+    /// Upstream's selection of the registrar's record (the required keys, `mtls_cert`,
+    /// `ekcert`, `provider_keys` when sent) plus `"operational_state": "Registered"`.
     pub record: PyValue,
+    /// e.g. `Registrar (127.0.0.1:8891)`.
+    pub registrar: String,
+    pub endpoint: Endpoint,
 }
 
 /// `cvstatus`: the verifier's status of one agent.
@@ -32,20 +43,63 @@ pub struct AgentStatusReport {
     pub operational_state: Option<OperationalState>,
     /// The verifier's `results` with `operational_state` as its display name.
     pub results: PyValue,
+    /// The verifier's name as printed with the status, e.g. `Verifier (127.0.0.1:8881)`.
+    pub verifier: String,
 }
 
-/// `status`: the verifier's view when it has the agent, else the registrar's.
+impl AgentStatusReport {
+    /// The verifier's name once its status of the agent is known (upstream's tenant takes
+    /// `verifier_id`, `verifier_ip` and `verifier_port` from it): `Verifier default (…)`.
+    pub fn named_verifier(&self) -> String {
+        let field = |k: &str| self.results.get(k).map(PyValue::text);
+        match (
+            field("verifier_id"),
+            field("verifier_ip"),
+            field("verifier_port"),
+        ) {
+            (Some(id), Some(ip), Some(port)) => format!("Verifier {id} ({ip}:{port})"),
+            _ => self.verifier.clone(),
+        }
+    }
+
+    /// `Agent <id> (<ip>:<port>)` from the status, as upstream names the agent once known.
+    pub fn named_agent(&self) -> String {
+        match (self.results.get("ip"), self.results.get("port")) {
+            (Some(PyValue::String(ip)), Some(port)) => {
+                format!("Agent {} ({ip}:{})", self.agent_id, port.text())
+            }
+            _ => format!("Agent {}", self.agent_id),
+        }
+    }
+}
+
+/// `status`: the registrar's record, then the verifier's status (both must have the agent,
+/// as upstream).
 #[derive(Debug, Clone, PartialEq)]
-pub enum StatusReport {
-    Verifier(AgentStatusReport),
-    RegistrarOnly(RegistrarStatusReport),
+pub struct StatusReport {
+    pub registrar: RegistrarStatusReport,
+    pub verifier: AgentStatusReport,
 }
 
-/// `cvlist` / `reglist`: agent ids and the raw `results`.
+/// `cvlist` / `reglist`: agent ids, the raw `results` and the whole answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IdList {
     pub ids: Vec<String>,
     pub results: PyValue,
+    /// The whole answer (envelope), in the server's order.
+    pub response: PyValue,
+    /// e.g. `Verifier (127.0.0.1:8881)`.
+    pub source: String,
+    pub endpoint: Endpoint,
+}
+
+/// How `regdelete` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegDeleteOutcome {
+    Deleted,
+    /// The registrar did not have the agent (404): upstream's tenant logs the answer and
+    /// succeeds.
+    Absent,
 }
 
 /// `bulkinfo`: every agent's state and the `results` with state names.
@@ -64,6 +118,26 @@ pub enum DeleteOutcome {
     DeletedAfterPolling { polls: u32 },
     /// The verifier did not have the agent.
     AlreadyAbsent,
+    /// The verifier had the agent but answered the DELETE with 404 (deleted meanwhile).
+    GoneMeanwhile,
+}
+
+/// The `Response code <code>: <status>` line upstream's tenant logs for a refused request
+/// (`keylime_logging.log_http_response`).
+pub(crate) fn response_line(reply: &Reply) -> String {
+    let doc = PyValue::parse(&reply.body).ok();
+    let field = |k: &str| doc.as_ref().and_then(|d| d.get(k));
+    match (field("results"), field("code"), field("status")) {
+        (Some(_), Some(code), Some(status)) => {
+            format!("Response code {}: {}", code.text(), status.text())
+        }
+        _ => "Error: unexpected or malformed http response payload".into(),
+    }
+}
+
+/// The whole answer in the server's order (an empty object if it is not JSON).
+pub(crate) fn whole_answer(reply: &Reply) -> PyValue {
+    PyValue::parse(&reply.body).unwrap_or(PyValue::Object(Vec::new()))
 }
 
 /// Replace a numeric `operational_state` by upstream's display name; returns the state.
@@ -95,6 +169,10 @@ impl Tenant {
         match reply.code {
             200 => {}
             404 => {
+                self.say(&format!(
+                    "Error: could not get agent {agent_id} data from Registrar Server: 404"
+                ));
+                self.say(&response_line(&reply));
                 return Err(TenantError::NotRegistered {
                     agent_id: agent_id.into(),
                     registrar: self.registrar.name.clone(),
@@ -116,7 +194,27 @@ impl Tenant {
 
     /// `-c regstatus`.
     pub async fn regstatus(&self, agent_id: &str) -> Result<RegistrarStatusReport, TenantError> {
-        let mut record = self.registrar_record(agent_id).await?;
+        let raw = match self.registrar_record(agent_id).await {
+            Ok(r) => r,
+            Err(e @ TenantError::NotRegistered { .. }) => {
+                self.say(&report::registrar_absent(
+                    agent_id,
+                    &self.settings.registrar,
+                ));
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
+        let mut record = PyValue::Object(Vec::new());
+        for key in REQUIRED_REGISTRAR_KEYS
+            .iter()
+            .chain(&OPTIONAL_REGISTRAR_KEYS)
+        {
+            record.set(key, raw.get(key).cloned().unwrap_or(PyValue::Null));
+        }
+        if let Some(keys) = raw.get("provider_keys") {
+            record.set("provider_keys", keys.clone());
+        }
         record.set(
             "operational_state",
             PyValue::String(OperationalState::Registered.display_name().into()),
@@ -124,13 +222,17 @@ impl Tenant {
         Ok(RegistrarStatusReport {
             agent_id: agent_id.into(),
             record,
+            registrar: self.registrar.name.clone(),
+            endpoint: self.settings.registrar.clone(),
         })
     }
 
-    /// The verifier's status, or `None` on 404.
+    /// The verifier's status (printed to the console as upstream's tenant logs it, the
+    /// verifier named `verifier`), or `None` on 404 (also logged).
     pub(crate) async fn verifier_status(
         &self,
         agent_id: &str,
+        verifier: &str,
     ) -> Result<Option<AgentStatusReport>, TenantError> {
         let v = self.verifier_version().await;
         let path = format!("/v{v}/agents/{agent_id}");
@@ -142,20 +244,30 @@ impl Tenant {
                     return Err(self.verifier.malformed(&path, "results is not an object"));
                 }
                 let operational_state = name_state(&mut results);
-                Ok(Some(AgentStatusReport {
+                let status = AgentStatusReport {
                     agent_id: agent_id.into(),
                     operational_state,
                     results,
-                }))
+                    verifier: verifier.into(),
+                };
+                self.say(&report::agent_info(&status));
+                Ok(Some(status))
             }
-            404 => Ok(None),
+            404 => {
+                let at = &self.settings.verifier;
+                self.say(&format!(
+                    "Verifier at {} with Port {} does not have agent {agent_id}.",
+                    at.host, at.port
+                ));
+                Ok(None)
+            }
             _ => Err(self.verifier.unexpected("GET", &path, &reply)),
         }
     }
 
     /// `-c cvstatus`: fails when the verifier does not have the agent.
     pub async fn cvstatus(&self, agent_id: &str) -> Result<AgentStatusReport, TenantError> {
-        self.verifier_status(agent_id)
+        self.verifier_status(agent_id, &self.verifier.name)
             .await?
             .ok_or_else(|| TenantError::NotOnVerifier {
                 agent_id: agent_id.into(),
@@ -163,12 +275,17 @@ impl Tenant {
             })
     }
 
-    /// `-c status`: the agent must be registered; the verifier's status when it has it.
+    /// `-c status`: the registrar's record (printed to the console), then the verifier's
+    /// status; fails, as upstream, when either does not have the agent.
     pub async fn status(&self, agent_id: &str) -> Result<StatusReport, TenantError> {
-        let reg = self.regstatus(agent_id).await?;
-        Ok(match self.verifier_status(agent_id).await? {
-            Some(s) => StatusReport::Verifier(s),
-            None => StatusReport::RegistrarOnly(reg),
+        let registrar = self.regstatus(agent_id).await?;
+        for line in report::regstatus(&registrar).lines {
+            self.say(&line);
+        }
+        let verifier = self.cvstatus(agent_id).await?;
+        Ok(StatusReport {
+            registrar,
+            verifier,
         })
     }
 
@@ -188,6 +305,9 @@ impl Tenant {
         Ok(IdList {
             ids,
             results: reply.results_in_order(),
+            response: whole_answer(&reply),
+            source: self.verifier.name.clone(),
+            endpoint: self.settings.verifier.clone(),
         })
     }
 
@@ -206,6 +326,9 @@ impl Tenant {
         Ok(IdList {
             ids,
             results: reply.results_in_order(),
+            response: whole_answer(&reply),
+            source: self.registrar.name.clone(),
+            endpoint: self.settings.registrar.clone(),
         })
     }
 
@@ -239,33 +362,60 @@ impl Tenant {
     /// `-c delete`: remove the agent from the verifier (not from the registrar, as
     /// upstream). A 202 is followed by status polls until 404 (Q32).
     pub async fn delete(&self, agent_id: &str) -> Result<DeleteOutcome, TenantError> {
-        if self.verifier_status(agent_id).await?.is_none() {
-            return Ok(DeleteOutcome::AlreadyAbsent);
-        }
+        Ok(self.delete_named(agent_id).await?.0)
+    }
+
+    /// [`Tenant::delete`], and the verifier's name as upstream's tenant knows it afterwards
+    /// (with the verifier's id once it read the agent's status).
+    pub(crate) async fn delete_named(
+        &self,
+        agent_id: &str,
+    ) -> Result<(DeleteOutcome, String), TenantError> {
+        let Some(status) = self.verifier_status(agent_id, &self.verifier.name).await? else {
+            return Ok((DeleteOutcome::AlreadyAbsent, self.verifier.name.clone()));
+        };
+        let name = status.named_verifier();
         let v = self.verifier_version().await;
         let path = format!("/v{v}/agents/{agent_id}");
         let reply = self.verifier.delete(&path).await?;
-        match reply.code {
-            200 => Ok(DeleteOutcome::Deleted),
-            404 => Ok(DeleteOutcome::AlreadyAbsent),
-            202 => {
-                let retry = &self.settings.retry;
-                for n in 1..=retry.max_retries {
-                    if self.verifier_status(agent_id).await?.is_none() {
-                        return Ok(DeleteOutcome::DeletedAfterPolling { polls: n });
-                    }
-                    tokio::time::sleep(retry.delay(n)).await;
-                }
-                Err(TenantError::GaveUp {
-                    what: format!(
-                        "agent {agent_id} was still not deleted from the {}",
-                        self.verifier.name
-                    ),
-                    tries: retry.max_retries,
-                })
+        let outcome = match reply.code {
+            200 => DeleteOutcome::Deleted,
+            404 => DeleteOutcome::GoneMeanwhile,
+            202 => self.poll_until_deleted(&status, &name).await?,
+            _ => return Err(self.verifier.unexpected("DELETE", &path, &reply)),
+        };
+        Ok((outcome, name))
+    }
+
+    /// After a 202: status polls until the verifier no longer has the agent, logged as
+    /// upstream's tenant does.
+    async fn poll_until_deleted(
+        &self,
+        status: &AgentStatusReport,
+        verifier: &str,
+    ) -> Result<DeleteOutcome, TenantError> {
+        let (id, agent) = (status.agent_id.as_str(), status.named_agent());
+        let retry = &self.settings.retry;
+        for n in 0..retry.max_retries {
+            if self.verifier_status(id, verifier).await?.is_none() {
+                self.say(&format!(
+                    "{agent} was deleted from {verifier} after {n} tries"
+                ));
+                return Ok(DeleteOutcome::DeletedAfterPolling { polls: n });
             }
-            _ => Err(self.verifier.unexpected("DELETE", &path, &reply)),
+            let delay = retry.delay(n + 1);
+            self.say(&format!(
+                "{agent} still not deleted from {verifier} at try {}/{}, trying again in {} seconds...",
+                n + 1,
+                retry.max_retries,
+                delay.as_secs_f64()
+            ));
+            tokio::time::sleep(delay).await;
         }
+        Err(TenantError::GaveUp {
+            what: format!("{agent} was not deleted from {verifier}"),
+            tries: retry.max_retries,
+        })
     }
 
     /// `-c reactivate`.
@@ -291,18 +441,23 @@ impl Tenant {
         Ok(())
     }
 
-    /// `-c regdelete`: remove the agent from the registrar.
-    pub async fn regdelete(&self, agent_id: &str) -> Result<(), TenantError> {
+    /// `-c regdelete`: remove the agent from the registrar. An agent the registrar does not
+    /// have is logged and, as upstream, not a failure; any other refusal is logged the same
+    /// way and fails (upstream's tenant exits 0 then too, FINDINGS.md).
+    pub async fn regdelete(&self, agent_id: &str) -> Result<RegDeleteOutcome, TenantError> {
         let v = self.registrar_version().await;
         let path = format!("/v{v}/agents/{agent_id}");
         let reply = self.registrar.delete(&path).await?;
+        if reply.code == 200 {
+            return Ok(RegDeleteOutcome::Deleted);
+        }
+        self.say(&format!(
+            "Status command response: {} Unexpected response from registrar.",
+            reply.code
+        ));
+        self.say(&response_line(&reply));
         match reply.code {
-            200 => Ok(()),
-            404 => Err(TenantError::NotRegistered {
-                agent_id: agent_id.into(),
-                registrar: self.registrar.name.clone(),
-                message: reply.message(),
-            }),
+            404 => Ok(RegDeleteOutcome::Absent),
             _ => Err(self.registrar.unexpected("DELETE", &path, &reply)),
         }
     }

@@ -66,6 +66,7 @@ async fn add_status_list_delete_through_the_binary() {
 
     let (code, out, _) = run(s(&["-c", "cvlist"])).await;
     assert_eq!(code, 0);
+    assert!(out.starts_with("From verifier 127.0.0.1 port "), "{out}");
     let upstream = upstream_lines("cvlist")
         .last()
         .unwrap()
@@ -79,23 +80,28 @@ async fn add_status_list_delete_through_the_binary() {
         serde_json::json!(["cli-agent"])
     );
 
+    // The status read before deleting, then the outcome.
     let (code, out, _) = run(s(&["-c", "delete", "-u", "cli-agent"])).await;
     assert_eq!(code, 0);
-    let upstream = upstream_lines("delete")
-        .last()
-        .unwrap()
-        .replace(UPSTREAM_ID, "cli-agent");
-    assert_eq!(out.trim(), upstream);
+    let upstream = upstream_lines("delete");
+    let head = &upstream[0][..upstream[0].find("<verifier_port>").unwrap()];
+    assert!(out.starts_with(head), "{out}");
+    let last = upstream.last().unwrap().replace(UPSTREAM_ID, "cli-agent");
+    assert_eq!(out.trim().lines().last(), Some(last.as_str()), "{out}");
 
-    // Failures: unknown agent, exit 1 and a one-line message.
+    // Failures: unknown agent, exit 1 and upstream's lines on stdout.
     let (code, out, err) = run(s(&["-c", "cvstatus", "-u", "cli-agent"])).await;
     assert_eq!(code, 1, "{out}");
-    assert!(out.is_empty());
-    assert!(
-        err.trim()
-            .starts_with("Error: agent cli-agent does not exist on the verifier"),
-        "{err}"
+    let port = out
+        .split("with Port ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .unwrap_or_else(|| panic!("{out}"));
+    let upstream = common::upstream_printed(
+        "cvstatus of a deleted agent",
+        &[(UPSTREAM_ID, "cli-agent"), ("<verifier_port>", port)],
     );
+    assert_eq!(out, upstream, "stderr: {err}");
     let (code, out, _) = run(s(&["-c", "regstatus", "-u", "ghost", "--json"])).await;
     assert_eq!(code, 1);
     let doc = json_doc(&out);
@@ -139,11 +145,11 @@ fn argument_errors_exit_2() {
     let (code, _, err) = run(&["-c", "add", "-u", "bad id!"]);
     assert_eq!(code, 2);
     assert!(err.contains("invalid characters"), "{err}");
-    let (code, _, err) = run(&["-c", "add", "-u", "a", "--push-model"]);
+    let (code, out, _) = run(&["-c", "add", "-u", "a", "--push-model"]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("--push-model") && err.contains("not yet supported"),
-        "{err}"
+        out.contains("--push-model") && out.contains("not yet supported"),
+        "{out}"
     );
     let (code, _, err) = run(&["-c", "add", "-u", "a", "-tp", "notaport"]);
     assert_eq!(code, 2, "{err}");

@@ -7,8 +7,9 @@ mod common;
 
 use common::{Services, TestAgent, wait_for};
 use keylime_api::verifier::OperationalState;
+use keylime_tenant::pyjson::PyValue;
 use keylime_tenant::{
-    AddRequest, DeleteOutcome, PayloadSource, PolicyOptions, StatusReport, TenantError,
+    AddRequest, DeleteOutcome, PayloadSource, PolicyOptions, RegDeleteOutcome, TenantError,
 };
 
 fn add_request(agent: &TestAgent) -> AddRequest {
@@ -24,13 +25,29 @@ async fn add_with_payload_and_verify_then_status_list_delete() {
     let agent = TestAgent::start(&svc, "agent-ok", false).await;
     let tenant = svc.tenant();
 
-    // Registered but not enrolled: status falls back to the registrar.
-    match tenant.status("agent-ok").await.unwrap() {
-        StatusReport::RegistrarOnly(r) => {
-            assert_eq!(r.record.to_value()["operational_state"], "Registered")
-        }
-        other => panic!("expected registrar-only status, got {other:?}"),
-    }
+    // Registered but not enrolled: status fails at the verifier, as upstream's; the
+    // registrar's record is upstream's selection of its fields.
+    let err = tenant.status("agent-ok").await.unwrap_err();
+    assert!(matches!(err, TenantError::NotOnVerifier { .. }), "{err}");
+    let r = tenant.regstatus("agent-ok").await.unwrap();
+    let PyValue::Object(members) = &r.record else {
+        panic!("record is not an object: {:?}", r.record)
+    };
+    let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "aik_tpm",
+            "regcount",
+            "ek_tpm",
+            "ip",
+            "port",
+            "mtls_cert",
+            "ekcert",
+            "operational_state"
+        ]
+    );
+    assert_eq!(r.record.to_value()["operational_state"], "Registered");
 
     let file = svc.dir.path().join("secret.txt");
     std::fs::write(&file, b"the payload").unwrap();
@@ -101,9 +118,17 @@ async fn add_with_payload_and_verify_then_status_list_delete() {
     );
     // Delete does not touch the registrar; regdelete does.
     tenant.regstatus("agent-ok").await.unwrap();
-    tenant.regdelete("agent-ok").await.unwrap();
+    assert_eq!(
+        tenant.regdelete("agent-ok").await.unwrap(),
+        RegDeleteOutcome::Deleted
+    );
     let err = tenant.regstatus("agent-ok").await.unwrap_err();
     assert!(matches!(err, TenantError::NotRegistered { .. }), "{err}");
+    // As upstream's tenant: deleting an agent the registrar does not have succeeds.
+    assert_eq!(
+        tenant.regdelete("agent-ok").await.unwrap(),
+        RegDeleteOutcome::Absent
+    );
     svc.verifier.shutdown().await;
 }
 

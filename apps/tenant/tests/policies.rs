@@ -30,7 +30,9 @@ fn runtime(name: &str, file: &str) -> PolicyOptions {
 
 fn status_code(err: &TenantError) -> Option<u16> {
     match err {
-        TenantError::UnexpectedStatus { code, .. } => Some(*code),
+        TenantError::UnexpectedStatus { code, .. } | TenantError::Refused { code, .. } => {
+            Some(*code)
+        }
         _ => None,
     }
 }

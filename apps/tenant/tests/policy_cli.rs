@@ -143,11 +143,14 @@ async fn runtime_policy_commands_print_what_upstream_prints() {
         ],
     )
     .await;
-    assert_eq!(code, 1);
-    assert!(out.is_empty(), "{out}");
-    assert!(
-        err.contains("Error: Verifier (127.0.0.1:") && err.contains("409"),
-        "{err}"
+    // Upstream's words on stdout: the verifier's answer, twice.
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        out,
+        upstream_printed(
+            "addruntimepolicy of an existing name",
+            &[("interop-rp", "p1")]
+        )
     );
 
     let (code, out, _) = run(
@@ -287,7 +290,7 @@ async fn measured_boot_policy_commands() {
     );
 
     // Updating a missing name: upstream's 409, exit 1.
-    let (code, _, err) = run(
+    let (code, out, err) = run(
         &fake,
         &[
             "-c",
@@ -295,12 +298,15 @@ async fn measured_boot_policy_commands() {
             "--mb-policy",
             &data(MB_POLICY),
             "--mb-policy-name",
-            "ghost",
+            "interop-mb",
         ],
     )
     .await;
-    assert_eq!(code, 1);
-    assert!(err.contains("409"), "{err}");
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(
+        out,
+        upstream_printed("updatembpolicy of a deleted name", &[])
+    );
 
     let (code, out, _) = run(&fake, &["-c", "deletembpolicy", "--mb-policy-name", "mb1"]).await;
     assert_eq!((code, out), (0, upstream_printed("deletembpolicy", &[])));
@@ -450,7 +456,9 @@ async fn failures_and_usage_errors() {
     for (args, want_code, want) in cases {
         let (code, out, err) = run(&fake, &args).await;
         assert_eq!(code, want_code, "{args:?}: {out} {err}");
-        assert!(err.contains(want), "{args:?}: {err}");
+        // Usage errors on stderr, failures on stdout (as upstream's tenant logs them).
+        let printed = if want_code == 2 { &err } else { &out };
+        assert!(printed.contains(want), "{args:?}: {out} {err}");
         let mut json_args = args.clone();
         json_args.push("--json");
         let (code, out, _) = run(&fake, &json_args).await;
@@ -468,11 +476,10 @@ async fn failures_and_usage_errors() {
     // Garbage from the verifier: exit 1 with a message naming it.
     fake.push_canned(200, b"<html>", Some("text/html"));
     let (code, out, err) = run(&fake, &["-c", "listruntimepolicy"]).await;
-    assert_eq!(code, 1);
-    assert!(out.is_empty(), "{out}");
+    assert_eq!(code, 1, "{err}");
     assert!(
-        err.contains("malformed response") && err.contains("not JSON"),
-        "{err}"
+        out.contains("malformed response") && out.contains("not JSON"),
+        "{out}"
     );
     fake.push_canned(
         200,

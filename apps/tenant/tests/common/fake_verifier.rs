@@ -357,7 +357,10 @@ fn mb_route(state: &FakeState, method: &Method, name: &str, body: &[u8]) -> Resp
             }
             if method == Method::PUT && !exists {
                 // Upstream answers 409 here (Q16).
-                return error(409, &format!("Measured boot policy {n} not found"));
+                return error(
+                    409,
+                    &format!("Measured boot policy with name {n} does not already exist"),
+                );
             }
             let Ok(doc) = serde_json::from_slice::<Value>(body) else {
                 return error(400, "Invalid JSON");
