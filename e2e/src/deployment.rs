@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::{Clashes, PortClash, Service, bin, move_port, reserve_port, spawn_agent, wait_serving};
+use keylime_testkit::swtpm::Swtpm;
 
 /// Ports and files of one deployment.
 pub struct Deployment {
@@ -76,6 +77,19 @@ impl Deployment {
             ),
         );
         d
+    }
+
+    /// A swtpm with EK certificates, a work directory, and a deployment under `work/deploy`
+    /// whose `tpm_cert_store` holds the swtpm's EK CA (EK certificates required).
+    pub fn with_swtpm() -> (Swtpm, tempfile::TempDir, Deployment) {
+        let tpm = Swtpm::start_with_ek_certs();
+        let work = tempfile::tempdir().expect("work directory");
+        let store = crate::cert_store_from_localca(
+            tpm.localca_dir().expect("localca"),
+            &work.path().join("tpm_cert_store"),
+        );
+        let dep = Deployment::write(&work.path().join("deploy"), &store, true);
+        (tpm, work, dep)
     }
 
     /// `KEYLIME_DIR` of the services.

@@ -8,8 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use keylime_e2e::deployment::Deployment;
-use keylime_e2e::{cert_store_from_localca, spawn_agent, wait_until};
-use keylime_testkit::swtpm::Swtpm;
+use keylime_e2e::{spawn_agent, wait_until};
 
 const AGENT_ID: &str = "d432fbb3-d2f1-4a97-9ef7-75bd81c0e2e0";
 const POLICY_PCR: u8 = 15;
@@ -54,13 +53,7 @@ fn agent_status(doc: &serde_json::Value) -> Option<&serde_json::Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrol_attest_tamper_revoke() {
-    let tpm = Swtpm::start_with_ek_certs();
-    let work = tempfile::tempdir().unwrap();
-    let store = cert_store_from_localca(
-        tpm.localca_dir().expect("localca"),
-        &work.path().join("tpm_cert_store"),
-    );
-    let mut dep = Deployment::write(&work.path().join("deploy"), &store, true);
+    let (tpm, work, mut dep) = Deployment::with_swtpm();
     let (_verifier, _registrar) = dep.start_servers().await;
 
     // The agent: registers, then serves its pull API over mTLS.

@@ -8,8 +8,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::post;
 use keylime_e2e::deployment::Deployment;
-use keylime_e2e::{cert_store_from_localca, spawn_agent, wait_until};
-use keylime_testkit::swtpm::Swtpm;
+use keylime_e2e::{spawn_agent, wait_until};
 
 const AGENT_ID: &str = "d432fbb3-d2f1-4a97-9ef7-75bd81c0e2e1";
 
@@ -81,13 +80,7 @@ async fn attested_beyond(dep: &Deployment, above: u64, what: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verifier_and_agent_restarts_resume_and_webhook_gets_the_revocation() {
-    let tpm = Swtpm::start_with_ek_certs();
-    let work = tempfile::tempdir().unwrap();
-    let store = cert_store_from_localca(
-        tpm.localca_dir().expect("localca"),
-        &work.path().join("tpm_cert_store"),
-    );
-    let mut dep = Deployment::write(&work.path().join("deploy"), &store, true);
+    let (tpm, work, mut dep) = Deployment::with_swtpm();
     let (mut verifier, _registrar) = dep.start_servers().await;
     let (hook_url, received) = start_webhook(&dep).await;
     // Turn on the webhook notifier next to the agent notifier for the restarted verifier.

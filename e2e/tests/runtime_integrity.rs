@@ -14,7 +14,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use keylime_e2e::deployment::Deployment;
 use keylime_e2e::ima::{ImaEmulator, line_with_template_hash};
-use keylime_e2e::{Service, bin, cert_store_from_localca, wait_until};
+use keylime_e2e::{Service, bin, wait_until};
 use keylime_testkit::swtpm::Swtpm;
 use rsa::pkcs8::EncodePublicKey as _;
 use sha2::{Digest as _, Sha256};
@@ -77,13 +77,7 @@ fn policy_file(
 }
 
 async fn enrol(id: &str, verification_keys: Option<String>) -> Enrolled {
-    let tpm = Swtpm::start_with_ek_certs();
-    let work = tempfile::tempdir().unwrap();
-    let store = cert_store_from_localca(
-        tpm.localca_dir().expect("localca"),
-        &work.path().join("tpm_cert_store"),
-    );
-    let mut dep = Deployment::write(&work.path().join("deploy"), &store, true);
+    let (tpm, work, mut dep) = Deployment::with_swtpm();
     let (verifier, registrar) = dep.start_servers().await;
 
     let list_path = work.path().join("ascii_runtime_measurements");

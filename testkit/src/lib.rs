@@ -1,11 +1,13 @@
 //! Development-only harnesses shared by the workspace's tests: where the shared test data
-//! lives, a swtpm process per test, and loopback ports reserved across test processes.
+//! lives, a swtpm process per test, loopback ports reserved across test processes, and a
+//! private PostgreSQL server a test may stop and restart.
 //!
 //! Nothing here is linked into a shipped binary.
 
 use std::path::PathBuf;
 
 pub mod ports;
+pub mod postgres;
 pub mod swtpm;
 
 pub use swtpm::Swtpm;

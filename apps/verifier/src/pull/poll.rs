@@ -6,7 +6,10 @@
 //! is renegotiated with (`version`) and the request retried at once.
 //!
 //! The database write of each poll is conditional: if an operator moved the agent to
-//! TERMINATED or TENANT_FAILED meanwhile, the write is refused and the loop obeys.
+//! TERMINATED or TENANT_FAILED meanwhile, the write is refused and the loop obeys. A
+//! database that cannot be reached never ends the loop: the write is retried (backing off
+//! up to [`STORE_RETRY_MAX`]) until it lands, and a quote whose policies cannot be loaded
+//! is left unjudged until the next one.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -34,6 +37,10 @@ mod version;
 const INLINE_CHECK_MAX_BYTES: usize = 256 * 1024;
 /// Longest pause between retries.
 const MAX_RETRY_PAUSE: Duration = Duration::from_secs(300);
+/// First and longest pause between attempts to write an agent's state to an unreachable
+/// database.
+const STORE_RETRY_MIN: Duration = Duration::from_secs(1);
+const STORE_RETRY_MAX: Duration = Duration::from_secs(30);
 
 pub(super) async fn run(
     sup: Arc<Supervisor>,
@@ -189,6 +196,14 @@ impl<'s> Poller<'s> {
                     retries = 0;
                     let policy = match self.current_policy(&prepared).await {
                         Ok(p) => p,
+                        Err(PolicyLoadError::Store(e)) => {
+                            // The database, not the policy: judge the next quote instead.
+                            tracing::warn!(error = %e, "policies could not be loaded; quote not judged");
+                            tokio::select! {
+                                _ = tokio::time::sleep_until(started + ctx.timing.quote_interval) => continue,
+                                exit = wait_command(commands) => return self.obey(exit).await,
+                            }
+                        }
                         Err(e) => {
                             return self
                                 .fail(OperationalState::Failed, "exception", &e.to_string())
@@ -383,15 +398,34 @@ impl<'s> Poller<'s> {
         Exit::Stopped
     }
 
-    /// Write the row. `Some(exit)` when an operator took over (the write was refused).
+    /// Write the row, retrying while the database cannot be reached (the loop waits: no
+    /// quote is judged that could not be recorded). `Some(exit)` when an operator took over
+    /// (the write was refused).
     async fn save(&mut self) -> Option<Exit> {
         let repo = self.sup.ctx.store.verifier();
-        match repo.save_progress(&self.id, &self.row).await {
-            Ok(true) => None,
-            Ok(false) => Some(self.obey(Command::Stop).await),
-            Err(e) => {
-                tracing::error!(error = %e, "could not persist agent state; stopping its polling");
-                Some(Exit::Stopped)
+        let mut failures = 0u32;
+        loop {
+            match repo.save_progress(&self.id, &self.row).await {
+                Ok(written) => {
+                    if failures > 0 {
+                        tracing::info!(failures, "agent state persisted again; polling resumes");
+                    }
+                    return if written {
+                        None
+                    } else {
+                        Some(self.obey(Command::Stop).await)
+                    };
+                }
+                Err(e) => {
+                    failures += 1;
+                    let pause = store_retry_pause(failures);
+                    if failures == 1 {
+                        tracing::error!(error = %e, retry_in = ?pause, "could not persist agent state; retrying until the database answers");
+                    } else {
+                        tracing::debug!(error = %e, failures, "could not persist agent state");
+                    }
+                    tokio::time::sleep(pause).await;
+                }
             }
         }
     }
@@ -430,6 +464,13 @@ async fn wait_command(commands: &mut watch::Receiver<Command>) -> Command {
     }
 }
 
+/// Pause before the next write after `failures` failed ones: doubling from
+/// [`STORE_RETRY_MIN`] up to [`STORE_RETRY_MAX`].
+fn store_retry_pause(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    (STORE_RETRY_MIN * 2u32.pow(doublings)).min(STORE_RETRY_MAX)
+}
+
 /// Upstream: `retry_interval ^ n` with exponential backoff, else `retry_interval`.
 pub(crate) fn retry_pause(timing: &crate::settings::PollTiming, attempt: u32) -> Duration {
     let base = timing.retry_interval.as_secs_f64();
@@ -441,4 +482,16 @@ pub(crate) fn retry_pause(timing: &crate::settings::PollTiming, attempt: u32) ->
     Duration::try_from_secs_f64(secs)
         .unwrap_or(MAX_RETRY_PAUSE)
         .min(MAX_RETRY_PAUSE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_retries_back_off_to_a_ceiling() {
+        let pauses: Vec<u64> = (1..=8).map(|n| store_retry_pause(n).as_secs()).collect();
+        assert_eq!(pauses, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(store_retry_pause(u32::MAX), STORE_RETRY_MAX);
+    }
 }

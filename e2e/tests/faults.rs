@@ -1,0 +1,148 @@
+//! Faults under running services, with the real binaries, swtpm and mTLS on loopback: the
+//! verifier's and registrar's PostgreSQL server stopped and started again while an agent
+//! is being attested. Neither service may exit; requests during the outage fail with an
+//! error; once the database is back, attestation resumes where it was, nothing enrolled
+//! or registered is lost, and a tampered agent is still caught.
+
+use std::time::Duration;
+
+use keylime_e2e::deployment::Deployment;
+use keylime_e2e::{Service, spawn_agent, wait_until};
+use keylime_testkit::postgres::PrivatePostgres;
+
+const AGENT_ID: &str = "d432fbb3-d2f1-4a97-9ef7-75bd81c0e2f1";
+const POLICY_PCR: u8 = 15;
+/// Deadline of each wait for the verifier's status.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Points the deployment's verifier and registrar at their own databases on `pg`.
+fn use_postgres(dep: &Deployment, pg: &PrivatePostgres) {
+    for (file, db) in [
+        ("verifier.conf", "verifier"),
+        ("registrar.conf", "registrar"),
+    ] {
+        pg.create_database(db);
+        let path = dep.dir.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("database_url = sqlite\n"), "{text}");
+        let text = text.replace(
+            "database_url = sqlite\n",
+            &format!("database_url = {}\n", pg.url(db)),
+        );
+        std::fs::write(&path, text).unwrap();
+    }
+}
+
+/// Polls the agent's verifier status until `done` holds; on timeout panics with the last
+/// answer and the verifier's log.
+async fn wait_status(
+    dep: &Deployment,
+    verifier: &Service,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let (ok, doc) = dep.tenant(&["-c", "cvstatus", "-u", AGENT_ID]).await;
+        let status = &doc["results"][AGENT_ID];
+        if ok && status.is_object() && done(status) {
+            return status.clone();
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let log = verifier.output();
+            panic!(
+                "timed out after {limit:?} waiting for {what}; last answer {doc}\n\
+                 verifier log (end):\n{}",
+                &log[log.len().saturating_sub(6000)..]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn assert_running(svc: &mut Service, pg: &PrivatePostgres) {
+    assert!(
+        svc.exited().is_none(),
+        "{} exited:\n{}\npostgres log:\n{}",
+        svc.name,
+        svc.output(),
+        pg.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_stopped_and_restarted_under_running_services() {
+    let pg = PrivatePostgres::start();
+    let (tpm, work, mut dep) = Deployment::with_swtpm();
+    use_postgres(&dep, &pg);
+    let (mut verifier, mut registrar) = dep.start_servers().await;
+    let (config, _) = dep.write_agent_config(&work.path().join("agent"), AGENT_ID);
+    let _agent = spawn_agent("agent", &config, &tpm.tcti_string(), work.path()).await;
+
+    let zeros = "0".repeat(64);
+    let policy = format!("{{\"{POLICY_PCR}\": [\"{zeros}\"]}}");
+    let (ok, added) = dep
+        .tenant(&["-c", "add", "-u", AGENT_ID, "--tpm_policy", &policy])
+        .await;
+    assert!(ok, "tenant add: {added}");
+    let attesting = |min: u64| {
+        move |s: &serde_json::Value| {
+            s["operational_state"] == "Get Quote"
+                && s["attestation_count"].as_u64().is_some_and(|n| n >= min)
+        }
+    };
+    let before = wait_status(&dep, &verifier, LIMIT, "two attestations", attesting(2)).await;
+    let count_before = before["attestation_count"].as_u64().unwrap();
+
+    // The outage: every pooled connection is closed by the server.
+    pg.stop("fast");
+    let (ok, doc) = dep.tenant(&["-c", "cvstatus", "-u", AGENT_ID]).await;
+    assert!(!ok, "verifier status answered without its database: {doc}");
+    let (ok, doc) = dep.tenant(&["-c", "regstatus", "-u", AGENT_ID]).await;
+    assert!(!ok, "registrar status answered without its database: {doc}");
+    // The poll loop meets the outage too (it stores each attestation).
+    wait_until(
+        Duration::from_secs(30),
+        "the verifier to log a database error",
+        || {
+            let log = verifier.output();
+            async move { log.contains("database").then_some(()) }
+        },
+    )
+    .await;
+    assert_running(&mut verifier, &pg);
+    assert_running(&mut registrar, &pg);
+
+    pg.start_again();
+    let after = wait_status(
+        &dep,
+        &verifier,
+        LIMIT,
+        "attestation to resume after the database came back",
+        attesting(count_before + 2),
+    )
+    .await;
+    assert_eq!(after["attestation_status"], "PASS", "{after}");
+    let (ok, reg) = dep.tenant(&["-c", "regstatus", "-u", AGENT_ID]).await;
+    assert!(ok, "registrar lost the agent: {reg}");
+    assert_running(&mut verifier, &pg);
+    assert_running(&mut registrar, &pg);
+
+    // Still caught after the outage.
+    let extended = std::process::Command::new("tpm2_pcrextend")
+        .arg(format!("{POLICY_PCR}:sha256={}", "5a".repeat(32)))
+        .env("TPM2TOOLS_TCTI", tpm.tcti_string())
+        .output()
+        .expect("running tpm2_pcrextend (Debian package tpm2-tools)");
+    assert!(extended.status.success());
+    let failed = wait_status(&dep, &verifier, LIMIT, "the tampered PCR caught", |s| {
+        s["operational_state"] == "Invalid Quote"
+    })
+    .await;
+    assert_eq!(
+        failed["last_event_id"],
+        format!("pcr_validation.invalid_pcr_{POLICY_PCR}"),
+        "{failed}"
+    );
+}
