@@ -1,8 +1,8 @@
 //! Faults under running services, with the real binaries, swtpm and mTLS on loopback: the
-//! verifier's and registrar's PostgreSQL server stopped and started again while an agent
-//! is being attested. Neither service may exit; requests during the outage fail with an
-//! error; once the database is back, attestation resumes where it was, nothing enrolled
-//! or registered is lost, and a tampered agent is still caught.
+//! verifier's and registrar's PostgreSQL server stopped and started again, and the disk
+//! holding their SQLite files full, while an agent is being attested. Neither service may
+//! exit; the failure is logged; once the database is back, attestation resumes where it
+//! was, nothing enrolled or registered is lost, and a tampered agent is still caught.
 
 use std::time::Duration;
 
@@ -145,4 +145,125 @@ async fn postgres_stopped_and_restarted_under_running_services() {
         format!("pcr_validation.invalid_pcr_{POLICY_PCR}"),
         "{failed}"
     );
+}
+
+/// A small tmpfs mounted over a directory for the test (needs root); unmounted (lazily, as
+/// services may still hold files there) on drop.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: &std::path::Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .expect("running mount");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs on {} (needs root): {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk(dir.to_path_buf())
+    }
+
+    /// Writes a filler file until the disk refuses more; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            if let Err(e) = file.write_all(&chunk).and_then(|()| file.sync_all()) {
+                assert_eq!(e.raw_os_error(), Some(28), "filling the disk: {e}"); // ENOSPC
+                break;
+            }
+        }
+        // The last partial chunk may have left a few bytes: take them too.
+        while file.write_all(&[0u8]).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .output();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_disk_full_under_running_services() {
+    let (tpm, work, mut dep) = Deployment::with_swtpm();
+    // Both services keep their SQLite files (and the verifier its CA) in KEYLIME_DIR.
+    let disk = SmallDisk::mount(&dep.keylime_dir(), "16m");
+    let (mut verifier, mut registrar) = dep.start_servers().await;
+    let (config, _) = dep.write_agent_config(&work.path().join("agent"), AGENT_ID);
+    let _agent = spawn_agent("agent", &config, &tpm.tcti_string(), work.path()).await;
+    let zeros = "0".repeat(64);
+    let policy = format!("{{\"{POLICY_PCR}\": [\"{zeros}\"]}}");
+    let (ok, added) = dep
+        .tenant(&["-c", "add", "-u", AGENT_ID, "--tpm_policy", &policy])
+        .await;
+    assert!(ok, "tenant add: {added}");
+    let attesting = |min: u64| {
+        move |s: &serde_json::Value| {
+            s["operational_state"] == "Get Quote"
+                && s["attestation_count"].as_u64().is_some_and(|n| n >= min)
+        }
+    };
+    wait_status(&dep, &verifier, LIMIT, "two attestations", attesting(2)).await;
+
+    let filler = disk.fill();
+    wait_until(
+        LIMIT,
+        "the verifier to log that it could not write the agent's state",
+        || {
+            let log = verifier.output();
+            async move { log.contains("could not persist agent state").then_some(()) }
+        },
+    )
+    .await;
+    // Reads still work; the count stands where the last write left it.
+    let stalled = wait_status(&dep, &verifier, LIMIT, "status while full", |_| true).await;
+    let count = stalled["attestation_count"].as_u64().unwrap();
+    assert!(
+        verifier.exited().is_none(),
+        "verifier exited:\n{}",
+        verifier.output()
+    );
+    assert!(
+        registrar.exited().is_none(),
+        "registrar exited:\n{}",
+        registrar.output()
+    );
+
+    std::fs::remove_file(&filler).unwrap();
+    let after = wait_status(
+        &dep,
+        &verifier,
+        LIMIT,
+        "attestation to resume after space was freed",
+        attesting(count + 2),
+    )
+    .await;
+    assert_eq!(after["attestation_status"], "PASS", "{after}");
+    let (ok, reg) = dep.tenant(&["-c", "regstatus", "-u", AGENT_ID]).await;
+    assert!(ok, "registrar lost the agent: {reg}");
+    assert!(
+        verifier.exited().is_none(),
+        "verifier exited:\n{}",
+        verifier.output()
+    );
+    drop((verifier, registrar));
+    drop(disk);
 }
