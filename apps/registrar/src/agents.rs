@@ -19,7 +19,7 @@ use subtle::ConstantTimeEq as _;
 
 use crate::error::{ApiError, json_response};
 use crate::identity::{CheckedIdentity, KeyAndCert, check_registration, der_to_pem};
-use crate::service::AppState;
+use crate::state::AppState;
 
 /// Length of the MakeCredential secret, `[A-Za-z0-9]` (§3.1).
 const CREDENTIAL_CHARS: usize = 32;

@@ -17,6 +17,7 @@ use keylime_web::listener;
 mod routes;
 mod service;
 mod settings;
+mod state;
 mod tls;
 pub mod vendor_cas;
 
@@ -35,7 +36,7 @@ pub use settings::{DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT, RegistrarSet
 
 use crate::http::RequestLimits;
 use crate::identity::IdentityPolicy;
-use crate::service::AppState;
+use crate::state::AppState;
 use crate::vendor_cas::VendorCaStore;
 
 /// A registrar running in this process.

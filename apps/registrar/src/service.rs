@@ -1,4 +1,4 @@
-//! The axum application: shared state, the single dispatcher that resolves a route,
+//! The axum application: the single dispatcher that resolves a route,
 //! enforces the transport/authorization rules of PROTOCOL.md §0.6–§0.7 (admin routes need
 //! HTTPS and a trusted client certificate), refuses registration and activation bodies
 //! not declared as JSON (as upstream does), and calls one operation in [`crate::agents`].
@@ -9,25 +9,13 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use keylime_store::Store;
 
 use crate::agents;
 use crate::error::ApiError;
 use crate::http::{RequestLimits, read_body, request_context};
-use crate::identity::IdentityPolicy;
 use crate::listener::ConnectionInfo;
 use crate::routes::{Route, resolve};
-
-/// What every request handler shares.
-#[derive(Debug)]
-pub struct AppState {
-    /// The database.
-    pub store: Store,
-    /// Registration checks.
-    pub policy: IdentityPolicy,
-    /// Largest accepted request body.
-    pub max_body_bytes: usize,
-}
+use crate::state::AppState;
 
 /// Build the router over `state`.
 pub fn app(state: Arc<AppState>, limits: RequestLimits) -> Router {

@@ -13,7 +13,7 @@ use crate::error::{ApiError, envelope};
 use crate::policies;
 use crate::pull::Command;
 use crate::pull::agent::PreparedAgent;
-use crate::service::AppState;
+use crate::state::AppState;
 use crate::status::agent_status;
 
 const NOT_FOUND: &str = "agent id not found";

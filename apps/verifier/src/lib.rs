@@ -4,19 +4,23 @@
 //! (`keylime-attestation`) and persists each agent's state so a restart resumes it.
 //!
 //! [`start`] runs the service in-process; `main.rs` only loads configuration and calls it.
-//! Modules: [`settings`] (configuration), `service`/`routes`/`agents` (HTTP: one function
-//! per operation), `verify` (`/verify/identity`, `/verify/evidence`), `evidence_gate` (the
-//! limits of `/verify/evidence`), `pull` (the per-agent tasks, V delivery), `revocation`
-//! (notices to webhook and agents), `tls`, `listener`.
+//! Modules: [`settings`] (configuration), `state` (what the handlers share),
+//! `service`/`routes`/`agents` (HTTP: one function per operation), `verify`
+//! (`/verify/identity`, `/verify/evidence`), `evidence_gate` (the limits of
+//! `/verify/evidence`), `pull` (the per-agent tasks, V delivery), `revocation` (notices to
+//! webhook and agents), `outbound` (every request the verifier makes), `clock`, `tls`,
+//! `listener`.
 
 #![forbid(unsafe_code)]
 
 mod agents;
+mod clock;
 mod error;
 mod evidence_gate;
 mod http;
 use keylime_web::listener;
 pub mod openapi;
+mod outbound;
 mod policies;
 pub mod policy_cache;
 mod pull;
@@ -24,6 +28,7 @@ mod revocation;
 mod routes;
 mod service;
 pub mod settings;
+mod state;
 mod status;
 mod tls;
 mod verify;
@@ -43,7 +48,7 @@ pub use evidence_gate::EvidenceSettings;
 pub use settings::{PollTiming, RevocationSettings, TlsSetup, VerifierSettings};
 
 use crate::pull::{PullContext, Supervisor};
-use crate::service::AppState;
+use crate::state::AppState;
 
 /// A verifier running in this process.
 pub struct RunningVerifier {

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, envelope};
 use crate::policy_cache::{check_mb_policy, check_runtime_policy};
-use crate::service::AppState;
+use crate::state::AppState;
 
 fn created() -> Response {
     envelope(

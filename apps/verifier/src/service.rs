@@ -1,37 +1,20 @@
-//! The axum application: shared state and the single dispatcher that resolves a route,
+//! The axum application: the single dispatcher that resolves a route,
 //! enforces PROTOCOL.md §0.7 (every agent route needs a trusted client certificate) and
 //! calls one operation in [`crate::agents`] or [`crate::verify`].
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use keylime_store::Store;
 
 use crate::error::ApiError;
-use crate::evidence_gate::EvidenceGate;
 use crate::http::{RequestLimits, read_body, read_body_within, request_context};
 use crate::listener::ConnectionInfo;
-use crate::policy_cache::PolicySettings;
-use crate::pull::Supervisor;
 use crate::routes::{PolicyOp, Route, resolve};
+use crate::state::AppState;
 use crate::{agents, policies, verify};
 use keylime_store::PolicyKind;
-
-/// What every request handler shares.
-pub struct AppState {
-    pub store: Store,
-    pub supervisor: Arc<Supervisor>,
-    pub verifier_id: String,
-    pub listen_addr: SocketAddr,
-    pub quote_interval_secs: f64,
-    pub max_body_bytes: usize,
-    pub policy_settings: PolicySettings,
-    /// Admission and limits of `/verify/evidence`.
-    pub evidence: EvidenceGate,
-}
 
 /// Build the router over `state`.
 pub fn app(state: Arc<AppState>) -> Router {

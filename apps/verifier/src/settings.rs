@@ -16,7 +16,6 @@ use keylime_web::limits::ConnectionLimits;
 pub use crate::evidence_gate::EvidenceSettings;
 
 pub use crate::policy_cache::PolicySettings;
-pub use crate::revocation::RevocationSettings;
 
 /// Default largest request body (upstream `max_upload_size`).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 104_857_600;
@@ -73,6 +72,24 @@ impl Default for PollTiming {
             max_retries: 5,
             exponential_backoff: true,
             request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[revocations]` options the verifier uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationSettings {
+    /// `enabled_revocation_notifications` (default `['agent']`).
+    pub notifiers: Vec<String>,
+    /// `webhook_url` (empty: no webhook even if enabled).
+    pub webhook_url: String,
+}
+
+impl Default for RevocationSettings {
+    fn default() -> Self {
+        RevocationSettings {
+            notifiers: vec!["agent".into()],
+            webhook_url: String::new(),
         }
     }
 }

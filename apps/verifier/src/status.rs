@@ -4,7 +4,7 @@ use keylime_api::verifier::{AddAgentRequest, AgentStatus, OperationalState};
 use keylime_attestation::AgentState;
 use keylime_store::VerifierAgent;
 
-use crate::service::AppState;
+use crate::state::AppState;
 
 /// Build `results` of `GET /v2.x/agents/{id}`.
 pub fn agent_status(state: &AppState, agent: &VerifierAgent) -> AgentStatus {

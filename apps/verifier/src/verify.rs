@@ -21,7 +21,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::{ApiError, envelope};
 use crate::policy_cache::{check_mb_policy, prepare_runtime_policy_within};
-use crate::service::AppState;
+use crate::state::AppState;
 
 /// Required `/verify/evidence` data fields, in upstream's order.
 const EVIDENCE_FIELDS: [&str; 5] = ["quote", "nonce", "hash_alg", "tpm_ek", "tpm_ak"];

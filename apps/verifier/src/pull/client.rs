@@ -1,7 +1,8 @@
 //! The HTTP side of polling one agent: a keep-alive HTTPS client per agent (mTLS with the
 //! verifier's client certificate; the agent's own `mtls_cert` trusted directly) and the
 //! `GET /v{ver}/quotes/integrity` request with a size-limited response, the vkey POST and
-//! the agent's unversioned `GET /version` used for API version renegotiation (§1.2).
+//! the agent's unversioned `GET /version` used for API version renegotiation (§1.2). The
+//! HTTP plumbing is [`crate::outbound`]'s.
 
 use std::time::Duration;
 
@@ -10,35 +11,14 @@ use keylime_api::version::AgentVersionInfo;
 use keylime_api::{ApiVersion, Envelope};
 
 use super::agent::PreparedAgent;
+use crate::outbound::{
+    MAX_SMALL_BODY_BYTES, OutboundError, get_bounded, https_client, is_retried_status, post_json,
+    status_error,
+};
 use crate::tls::AgentClientTls;
 
 /// Largest quote response read (IMA lists can be large).
 pub const MAX_QUOTE_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
-/// Largest `/version` response and error body read.
-const MAX_SMALL_BODY_BYTES: usize = 64 * 1024;
-/// What an agent's 400 `status` says when it does not serve the requested API version.
-const VERSION_NOT_SUPPORTED: &str = "API version not supported";
-
-/// Why a quote could not be fetched.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// Connection failure, timeout, or HTTP 408/500/599: retried (GET_QUOTE_RETRY).
-    #[error("agent unreachable: {0}")]
-    Unreachable(String),
-    /// Any other non-200 answer.
-    #[error("agent answered HTTP {code}: {status}")]
-    Status { code: u16, status: String },
-    /// A 200 whose body is not a quote response.
-    #[error("agent's quote response is malformed: {0}")]
-    Malformed(String),
-}
-
-impl FetchError {
-    /// An HTTP 400 whose `status` says the requested API version is not served (§1.2).
-    pub fn is_version_not_supported(&self) -> bool {
-        matches!(self, FetchError::Status { code: 400, status } if status.contains(VERSION_NOT_SUPPORTED))
-    }
-}
 
 /// A quote and the size of the body it came in.
 pub struct FetchedQuote {
@@ -60,13 +40,7 @@ impl AgentClient {
         tls: &AgentClientTls,
         timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let config = tls.config_for(agent.mtls_cert.clone())?;
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls((*config).clone())
-            .timeout(timeout)
-            .pool_max_idle_per_host(1)
-            .pool_idle_timeout(Duration::from_secs(300))
-            .build()?;
+        let http = https_client(tls, agent.mtls_cert.clone(), timeout)?;
         Ok(AgentClient {
             http,
             base_url: agent.base_url(),
@@ -81,7 +55,7 @@ impl AgentClient {
         nonce: &str,
         partial: bool,
         ima_ml_entry: u64,
-    ) -> Result<FetchedQuote, FetchError> {
+    ) -> Result<FetchedQuote, OutboundError> {
         let url = format!(
             "{}/v{}/quotes/integrity?nonce={nonce}&mask={}&partial={}&ima_ml_entry={ima_ml_entry}",
             self.base_url,
@@ -89,37 +63,16 @@ impl AgentClient {
             self.mask,
             u8::from(partial)
         );
-        let mut resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| FetchError::Unreachable(error_chain(&e)))?;
-        let code = resp.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| FetchError::Unreachable(error_chain(&e)))?
-        {
-            if body.len() + chunk.len() > MAX_QUOTE_RESPONSE_BYTES {
-                return Err(FetchError::Malformed(format!(
-                    "response larger than {MAX_QUOTE_RESPONSE_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        if matches!(code, 408 | 500 | 599) {
-            return Err(FetchError::Unreachable(format!("HTTP {code}")));
+        let (code, body) =
+            get_bounded(&self.http, &url, MAX_QUOTE_RESPONSE_BYTES, "response").await?;
+        if is_retried_status(code) {
+            return Err(OutboundError::Unreachable(format!("HTTP {code}")));
         }
         if code != 200 {
-            let status = serde_json::from_slice::<Envelope<serde_json::Value>>(&body)
-                .map(|e| e.status)
-                .unwrap_or_default();
-            return Err(FetchError::Status { code, status });
+            return Err(status_error(code, &body));
         }
         let env: Envelope<QuoteResponse> =
-            serde_json::from_slice(&body).map_err(|e| FetchError::Malformed(e.to_string()))?;
+            serde_json::from_slice(&body).map_err(|e| OutboundError::Malformed(e.to_string()))?;
         Ok(FetchedQuote {
             quote: env.results,
             body_len: body.len(),
@@ -139,33 +92,12 @@ impl AgentClient {
     }
 
     /// The agent's unversioned `GET /version` (`results.supported_version[s]`).
-    pub async fn agent_versions(&self) -> Result<AgentVersionInfo, FetchError> {
+    pub async fn agent_versions(&self) -> Result<AgentVersionInfo, OutboundError> {
         let url = format!("{}/version", self.base_url);
-        let mut resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| FetchError::Unreachable(error_chain(&e)))?;
-        let code = resp.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| FetchError::Unreachable(error_chain(&e)))?
-        {
-            if body.len() + chunk.len() > MAX_SMALL_BODY_BYTES {
-                return Err(FetchError::Malformed(format!(
-                    "/version response larger than {MAX_SMALL_BODY_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let (code, body) =
+            get_bounded(&self.http, &url, MAX_SMALL_BODY_BYTES, "/version response").await?;
         if code != 200 {
-            let status = serde_json::from_slice::<Envelope<serde_json::Value>>(&body)
-                .map(|e| e.status)
-                .unwrap_or_default();
-            return Err(FetchError::Status { code, status });
+            return Err(status_error(code, &body));
         }
         /// The part of the `/version` envelope used.
         #[derive(serde::Deserialize)]
@@ -173,57 +105,14 @@ impl AgentClient {
             results: AgentVersionInfo,
         }
         let env: VersionBody = serde_json::from_slice(&body)
-            .map_err(|e| FetchError::Malformed(format!("/version response: {e}")))?;
+            .map_err(|e| OutboundError::Malformed(format!("/version response: {e}")))?;
         Ok(env.results)
     }
 
     /// `POST /v{ver}/keys/vkey` with `{"encrypted_key": …}` (PROVIDE_V, §4.6).
-    pub async fn provide_v(&self, encrypted_key_b64: &str) -> Result<(), FetchError> {
+    pub async fn provide_v(&self, encrypted_key_b64: &str) -> Result<(), OutboundError> {
         let url = format!("{}/v{}/keys/vkey", self.base_url, self.api_version);
         let body = serde_json::json!({ "encrypted_key": encrypted_key_b64 });
         post_json(&self.http, &url, &body).await
     }
-}
-
-/// POST `body`; 200 is success, 408/500/599 and connection failures are `Unreachable`.
-pub async fn post_json(
-    http: &reqwest::Client,
-    url: &str,
-    body: &serde_json::Value,
-) -> Result<(), FetchError> {
-    let mut resp = http
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| FetchError::Unreachable(error_chain(&e)))?;
-    let code = resp.status().as_u16();
-    if code == 200 {
-        return Ok(());
-    }
-    if matches!(code, 408 | 500 | 599) {
-        return Err(FetchError::Unreachable(format!("HTTP {code}")));
-    }
-    let mut text = Vec::new();
-    while let Ok(Some(chunk)) = resp.chunk().await {
-        if text.len() + chunk.len() > MAX_SMALL_BODY_BYTES {
-            break;
-        }
-        text.extend_from_slice(&chunk);
-    }
-    let status = serde_json::from_slice::<Envelope<serde_json::Value>>(&text)
-        .map(|e| e.status)
-        .unwrap_or_default();
-    Err(FetchError::Status { code, status })
-}
-
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

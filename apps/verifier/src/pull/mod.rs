@@ -2,52 +2,23 @@
 //! and verifier start, told to stop or terminate by the API, and a semaphore that bounds
 //! how many polls (request + check) run at once across all agents.
 //!
-//! The loop itself is in [`poll`] (V delivery in `poll::provide_v`); [`agent`] prepares an
-//! agent's fixed inputs; [`client`] talks to the agent.
+//! The loop itself is in [`poll`] (V delivery in `poll::provide_v`); [`context`] holds
+//! what every task shares and the commands it obeys; [`agent`] prepares an agent's fixed
+//! inputs; [`client`] talks to the agent.
 
 pub mod agent;
 pub mod client;
+mod context;
 mod poll;
 
-pub(crate) use poll::retry_pause;
+pub use context::{Command, PullContext};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use keylime_attestation::SeverityPolicy;
-use keylime_store::{Store, VerifierAgent};
-use tokio::sync::{Semaphore, watch};
+use keylime_store::VerifierAgent;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-use crate::revocation::Notifier;
-use crate::settings::PollTiming;
-use crate::tls::AgentClientTls;
-
-/// What the API asks of a running agent task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
-    Run,
-    /// Stop polling (state already set by the API).
-    Stop,
-    /// Delete the agent's record and stop.
-    Terminate,
-}
-
-/// Everything agent tasks share.
-pub struct PullContext {
-    pub store: Store,
-    pub timing: PollTiming,
-    pub agent_tls: Arc<AgentClientTls>,
-    pub severity: Arc<SeverityPolicy>,
-    /// Index of the highest severity label.
-    pub max_severity: u32,
-    pub polls: Semaphore,
-    pub require_mtls: bool,
-    /// Revocation notices (webhook, agents).
-    pub notifier: Arc<Notifier>,
-    /// Prepared runtime and measured-boot policies.
-    pub policies: Arc<crate::policy_cache::PolicyCache>,
-}
 
 struct Running {
     generation: u64,
@@ -57,7 +28,7 @@ struct Running {
 
 /// Owns the agent tasks.
 pub struct Supervisor {
-    pub ctx: PullContext,
+    pub ctx: Arc<PullContext>,
     tasks: Mutex<HashMap<String, Running>>,
     next_generation: Mutex<u64>,
 }
@@ -65,7 +36,7 @@ pub struct Supervisor {
 impl Supervisor {
     pub fn new(ctx: PullContext) -> Arc<Self> {
         Arc::new(Supervisor {
-            ctx,
+            ctx: Arc::new(ctx),
             tasks: Mutex::new(HashMap::new()),
             next_generation: Mutex::new(0),
         })
@@ -88,8 +59,13 @@ impl Supervisor {
         let id = agent.agent_id.clone();
         let (tx, rx) = watch::channel(Command::Run);
         let sup = Arc::clone(self);
+        let ctx = Arc::clone(&self.ctx);
         let mut tasks = self.lock_tasks();
-        let task = tokio::spawn(poll::run(sup, agent, rx, generation));
+        let task = tokio::spawn(async move {
+            let id = agent.agent_id.clone();
+            poll::run(ctx, agent, rx).await;
+            sup.finished(&id, generation);
+        });
         if let Some(old) = tasks.insert(
             id,
             Running {
@@ -117,7 +93,7 @@ impl Supervisor {
             .is_some_and(|r| r.command.send(command).is_ok())
     }
 
-    /// Called by a task when it ends.
+    /// Called when a task ends.
     fn finished(&self, agent_id: &str, generation: u64) {
         let mut tasks = self.lock_tasks();
         if tasks

@@ -12,7 +12,7 @@
 //! is left unjudged until the next one.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use keylime_api::verifier::{AddAgentRequest, OperationalState};
 use keylime_attestation::{
@@ -25,8 +25,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::agent::PreparedAgent;
-use super::client::{AgentClient, FetchError, FetchedQuote};
-use super::{Command, Supervisor};
+use super::client::{AgentClient, FetchedQuote};
+use super::context::{Command, PullContext};
+use crate::clock::unix_now;
+use crate::outbound::{OutboundError, retry_pause};
 use crate::policy_cache::PolicyLoadError;
 use crate::revocation::{AgentNotice, NoticeKind};
 
@@ -35,30 +37,20 @@ mod version;
 
 /// Quote responses above this size are checked on the blocking pool.
 const INLINE_CHECK_MAX_BYTES: usize = 256 * 1024;
-/// Longest pause between retries.
-const MAX_RETRY_PAUSE: Duration = Duration::from_secs(300);
 /// First and longest pause between attempts to write an agent's state to an unreachable
 /// database.
 const STORE_RETRY_MIN: Duration = Duration::from_secs(1);
 const STORE_RETRY_MAX: Duration = Duration::from_secs(30);
 
+/// Poll `agent` until told to stop or its polling ends.
 pub(super) async fn run(
-    sup: Arc<Supervisor>,
+    ctx: Arc<PullContext>,
     agent: VerifierAgent,
     mut commands: watch::Receiver<Command>,
-    generation: u64,
 ) {
-    let id = agent.agent_id.clone();
-    let mut poller = Poller::new(&sup, agent);
-    let span = tracing::info_span!("poll", agent_id = %id);
+    let span = tracing::info_span!("poll", agent_id = %agent.agent_id);
+    let mut poller = Poller::new(&ctx, agent);
     let _ = tracing::Instrument::instrument(poller.run(&mut commands), span).await;
-    sup.finished(&id, generation);
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn new_nonce() -> String {
@@ -76,7 +68,7 @@ enum Exit {
 }
 
 struct Poller<'s> {
-    sup: &'s Supervisor,
+    ctx: &'s PullContext,
     id: String,
     row: AttestationProgress,
     engine: AgentState,
@@ -88,10 +80,10 @@ struct Poller<'s> {
 }
 
 impl<'s> Poller<'s> {
-    fn new(sup: &'s Supervisor, agent: VerifierAgent) -> Self {
+    fn new(ctx: &'s PullContext, agent: VerifierAgent) -> Self {
         let engine: AgentState = serde_json::from_str(&agent.engine_state).unwrap_or_default();
         Poller {
-            sup,
+            ctx,
             id: agent.agent_id,
             row: AttestationProgress {
                 operational_state: agent.operational_state,
@@ -110,7 +102,7 @@ impl<'s> Poller<'s> {
     }
 
     async fn run(&mut self, commands: &mut watch::Receiver<Command>) -> Exit {
-        let ctx = &self.sup.ctx;
+        let ctx = self.ctx;
         let prepared = match serde_json::from_str::<AddAgentRequest>(&self.add_request)
             .map_err(|e| e.to_string())
             .and_then(|r| {
@@ -157,7 +149,7 @@ impl<'s> Poller<'s> {
                 }
             };
             match fetched {
-                Err(FetchError::Unreachable(reason)) => {
+                Err(OutboundError::Unreachable(reason)) => {
                     retries += 1;
                     tracing::info!(attempt = retries, %reason, "agent unreachable");
                     if retries > ctx.timing.max_retries {
@@ -181,13 +173,13 @@ impl<'s> Poller<'s> {
                     }
                     continue;
                 }
-                Err(FetchError::Status { code, status }) => {
+                Err(OutboundError::Status { code, status }) => {
                     let reason = format!("HTTP {code}: {status}");
                     return self
                         .fail(OperationalState::Failed, "no_quote", &reason)
                         .await;
                 }
-                Err(e @ FetchError::Malformed(_)) => {
+                Err(e @ OutboundError::Malformed(_)) => {
                     return self
                         .fail(OperationalState::Failed, "no_quote", &e.to_string())
                         .await;
@@ -237,7 +229,7 @@ impl<'s> Poller<'s> {
         &self,
         prepared: &PreparedAgent,
     ) -> Result<Arc<PreparedPolicy>, PolicyLoadError> {
-        let cache = &self.sup.ctx.policies;
+        let cache = &self.ctx.policies;
         let req = &prepared.request;
         let runtime = match req.runtime_policy_name.as_deref().filter(|n| !n.is_empty()) {
             Some(name) => Some(cache.runtime(name).await?),
@@ -303,7 +295,7 @@ impl<'s> Poller<'s> {
             Ok(v) => v,
             Err(e) => {
                 tracing::error!(error = %e, "attestation check panicked");
-                let event = self.sup.ctx.severity.event(
+                let event = self.ctx.severity.event(
                     Component::Internal,
                     "verifier.exception",
                     json!({ "message": e.to_string() }),
@@ -361,7 +353,7 @@ impl<'s> Poller<'s> {
                 let keep_polling = failure.recoverable()
                     && top
                         .as_ref()
-                        .is_some_and(|e| e.severity_level < self.sup.ctx.max_severity);
+                        .is_some_and(|e| e.severity_level < self.ctx.max_severity);
                 (!keep_polling).then_some(Exit::Stopped)
             }
         }
@@ -370,7 +362,7 @@ impl<'s> Poller<'s> {
     /// Send a revocation notice about this agent (when its add request was readable).
     async fn notify(&self, kind: NoticeKind, event: Option<&FailureEvent>) {
         match &self.notice {
-            Some(n) => self.sup.ctx.notifier.notify(n, kind, event).await,
+            Some(n) => self.ctx.notifier.notify(n, kind, event).await,
             None => tracing::warn!(
                 notification = kind.as_str(),
                 "no agent facts for a revocation notice"
@@ -381,7 +373,7 @@ impl<'s> Poller<'s> {
     /// Record an `internal.verifier.<name>` failure in `state` and end the loop. Losing a
     /// previously good agent (`not_reachable*`) sends a `comm_error` notice (§5.5).
     async fn fail(&mut self, state: OperationalState, name: &str, reason: &str) -> Exit {
-        let event: FailureEvent = self.sup.ctx.severity.event(
+        let event: FailureEvent = self.ctx.severity.event(
             Component::Internal,
             &format!("verifier.{name}"),
             json!({ "message": reason }),
@@ -402,7 +394,7 @@ impl<'s> Poller<'s> {
     /// quote is judged that could not be recorded). `Some(exit)` when an operator took over
     /// (the write was refused).
     async fn save(&mut self) -> Option<Exit> {
-        let repo = self.sup.ctx.store.verifier();
+        let repo = self.ctx.store.verifier();
         let mut failures = 0u32;
         loop {
             match repo.save_progress(&self.id, &self.row).await {
@@ -432,7 +424,7 @@ impl<'s> Poller<'s> {
 
     /// Follow an operator's command or state: TERMINATED deletes the record.
     async fn obey(&mut self, command: Command) -> Exit {
-        let repo = self.sup.ctx.store.verifier();
+        let repo = self.ctx.store.verifier();
         let terminated = match command {
             Command::Terminate => true,
             _ => {
@@ -469,19 +461,6 @@ async fn wait_command(commands: &mut watch::Receiver<Command>) -> Command {
 fn store_retry_pause(failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(16);
     (STORE_RETRY_MIN * 2u32.pow(doublings)).min(STORE_RETRY_MAX)
-}
-
-/// Upstream: `retry_interval ^ n` with exponential backoff, else `retry_interval`.
-pub(crate) fn retry_pause(timing: &crate::settings::PollTiming, attempt: u32) -> Duration {
-    let base = timing.retry_interval.as_secs_f64();
-    let secs = if timing.exponential_backoff {
-        base.powi(i32::try_from(attempt).unwrap_or(i32::MAX))
-    } else {
-        base
-    };
-    Duration::try_from_secs_f64(secs)
-        .unwrap_or(MAX_RETRY_PAUSE)
-        .min(MAX_RETRY_PAUSE)
 }
 
 #[cfg(test)]

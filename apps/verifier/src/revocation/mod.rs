@@ -15,7 +15,6 @@
 pub mod message;
 
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use keylime_api::verifier::AddAgentRequest;
 use keylime_attestation::FailureEvent;
@@ -26,28 +25,11 @@ use tokio::task::JoinSet;
 
 pub use message::{AgentNotice, NoticeKind};
 
-use crate::pull::agent::AgentContact;
-use crate::pull::client::{FetchError, error_chain, post_json};
-use crate::settings::PollTiming;
+use crate::clock::unix_now;
+use crate::outbound::contact::AgentContact;
+use crate::outbound::{OutboundError, error_chain, https_client, post_json, retry_pause};
+use crate::settings::{PollTiming, RevocationSettings};
 use crate::tls::AgentClientTls;
-
-/// `[revocations]` options the verifier uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RevocationSettings {
-    /// `enabled_revocation_notifications` (default `['agent']`).
-    pub notifiers: Vec<String>,
-    /// `webhook_url` (empty: no webhook even if enabled).
-    pub webhook_url: String,
-}
-
-impl Default for RevocationSettings {
-    fn default() -> Self {
-        RevocationSettings {
-            notifiers: vec!["agent".into()],
-            webhook_url: String::new(),
-        }
-    }
-}
 
 /// Sends revocation notices and owns their delivery tasks.
 pub struct Notifier {
@@ -89,17 +71,10 @@ impl Notifier {
                 tracing::warn!("webhook notifications are enabled but webhook_url is empty");
                 None
             }
-            (true, url) => {
-                let config = agent_tls.config_for(None)?;
-                let http = reqwest::Client::builder()
-                    .use_preconfigured_tls((*config).clone())
-                    .timeout(timing.request_timeout)
-                    .build()?;
-                Some(Webhook {
-                    url: url.to_owned(),
-                    http,
-                })
-            }
+            (true, url) => Some(Webhook {
+                url: url.to_owned(),
+                http: https_client(&agent_tls, None, timing.request_timeout)?,
+            }),
         };
         Ok(Arc::new(Notifier {
             store,
@@ -206,14 +181,9 @@ impl Notifier {
     async fn deliver_webhook(self: Arc<Self>, mut pending: PendingWebhook) {
         let http = match &self.webhook {
             Some(w) => w.http.clone(),
-            None => match self.agent_tls.config_for(None).map(|c| {
-                reqwest::Client::builder()
-                    .use_preconfigured_tls((*c).clone())
-                    .timeout(self.timing.request_timeout)
-                    .build()
-            }) {
-                Ok(Ok(h)) => h,
-                _ => {
+            None => match https_client(&self.agent_tls, None, self.timing.request_timeout) {
+                Ok(h) => h,
+                Err(_) => {
                     tracing::error!(id = %pending.id, "no HTTP client for a pending webhook");
                     return;
                 }
@@ -262,7 +232,7 @@ impl Notifier {
                 tracing::error!(error = %e, "could not record a webhook attempt");
             }
             let attempt = u32::try_from(pending.attempts).unwrap_or(u32::MAX);
-            tokio::time::sleep(crate::pull::retry_pause(&self.timing, attempt)).await;
+            tokio::time::sleep(retry_pause(&self.timing, attempt)).await;
         }
     }
 
@@ -290,17 +260,11 @@ impl Notifier {
                 contact.base_url(),
                 contact.api_version
             );
-            let http = match self
-                .agent_tls
-                .config_for(contact.mtls_cert.clone())
-                .map_err(anyhow::Error::from)
-                .and_then(|c| {
-                    reqwest::Client::builder()
-                        .use_preconfigured_tls((*c).clone())
-                        .timeout(self.timing.request_timeout)
-                        .build()
-                        .map_err(anyhow::Error::from)
-                }) {
+            let http = match https_client(
+                &self.agent_tls,
+                contact.mtls_cert.clone(),
+                self.timing.request_timeout,
+            ) {
                 Ok(h) => h,
                 Err(e) => {
                     tracing::warn!(agent_id = %agent.agent_id, error = %e, "no client for revocation notice");
@@ -312,7 +276,7 @@ impl Notifier {
             posts.spawn(async move {
                 match post_json(&http, &url, &body).await {
                     Ok(()) => tracing::info!(agent_id = %id, "revocation notice delivered to agent"),
-                    Err(FetchError::Status { code, status }) => {
+                    Err(OutboundError::Status { code, status }) => {
                         tracing::warn!(agent_id = %id, code, %status, "agent refused the revocation notice")
                     }
                     Err(e) => {
@@ -328,10 +292,4 @@ impl Notifier {
 fn outbox_id() -> String {
     let bytes: [u8; 16] = rand::thread_rng().r#gen();
     hex::encode(bytes)
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }

@@ -12,9 +12,9 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::watch;
 
 use super::{Command, Exit, Poller, wait_command};
+use crate::outbound::{OutboundError, retry_pause};
 use crate::pull::agent::PreparedAgent;
-use crate::pull::client::{AgentClient, FetchError};
-use crate::pull::retry_pause;
+use crate::pull::client::AgentClient;
 
 /// Marker of "V delivered for this key": hex SHA-256 over the key PEM, a separator and V.
 fn delivery_marker(pubkey_pem: &str, v: &[u8]) -> String {
@@ -36,7 +36,7 @@ impl Poller<'_> {
         let v = prepared.v()?;
         let pubkey = self.engine.pubkey_pem.clone()?;
         let marker = delivery_marker(&pubkey, &v);
-        let repo = self.sup.ctx.store.verifier();
+        let repo = self.ctx.store.verifier();
         if self.v_delivered.is_none() {
             match repo.v_delivered_for(&self.id).await {
                 Ok(m) => self.v_delivered = Some(m),
@@ -64,7 +64,7 @@ impl Poller<'_> {
         if let Some(exit) = self.save().await {
             return Some(exit);
         }
-        let ctx = &self.sup.ctx;
+        let ctx = self.ctx;
         let mut retries = 0u32;
         loop {
             let sent = tokio::select! {
@@ -78,7 +78,7 @@ impl Poller<'_> {
                         return Some(exit);
                     }
                 }
-                Err(FetchError::Unreachable(reason)) => {
+                Err(OutboundError::Unreachable(reason)) => {
                     retries += 1;
                     tracing::info!(attempt = retries, %reason, "agent unreachable for V");
                     if retries > ctx.timing.max_retries {

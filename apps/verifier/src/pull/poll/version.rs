@@ -103,7 +103,7 @@ impl Poller<'_> {
     /// attested, would count as a refused downgrade). A failed write is logged: polling
     /// goes on at the negotiated version.
     async fn persist_version(&mut self, version: &str) {
-        let repo = self.sup.ctx.store.verifier();
+        let repo = self.ctx.store.verifier();
         let stored = match repo.get(&self.id).await {
             Ok(Some(agent)) => agent.add_request,
             Ok(None) => return, // deleted meanwhile: nothing to keep
