@@ -13,130 +13,17 @@
 //! 4. `qoute_validation.quote_validation` — clock rules (see [`crate::clock`]);
 //! 5. PCR checks (see [`crate::pcr_checks`]), recoverable events, all collected.
 
-use std::borrow::Cow;
-use std::sync::Arc;
-
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::ak::{AkError, PreparedAk};
-use crate::algorithms::AcceptedAlgorithms;
+use crate::algorithms::AlgorithmRejection;
 use crate::clock::{ClockTransition, TpmClockInfo, check_clock};
 use crate::evidence;
-use crate::failure::{Component, Failure, FailureEvent, SeverityPolicy};
+use crate::failure::{Component, Failure, FailureEvent};
+use crate::inputs::{PreparedPolicy, QuoteEvidence};
 use crate::pcr_checks::{EvidenceCheck, PcrCheckInput, PcrClaims, check_tpm_policy};
-use crate::quote::{Nonce, QuotedPcrs, verify_quote};
+use crate::quote::{Nonce, QuotedPcrs, VerifiedQuote, verify_quote};
 use crate::state::AgentState;
-use crate::tpm_policy::TpmPolicy;
-use keylime_eventlog::PreparedMbPolicy;
-use keylime_ima::PreparedRuntimePolicy;
-
-/// What the agent sent with one quote (pull: the `/quotes/integrity` response; push: the
-/// `tpm_quote` evidence rebuilt into a quote string), with its IMA list chunk and boot log.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct QuoteEvidence<'a> {
-    /// `r<b64 TPMS_ATTEST>:<b64 TPMT_SIGNATURE>:<b64 PCR blob>`.
-    #[serde(borrow)]
-    pub quote: Cow<'a, str>,
-    #[serde(borrow)]
-    pub hash_alg: Cow<'a, str>,
-    #[serde(borrow)]
-    pub enc_alg: Cow<'a, str>,
-    #[serde(borrow)]
-    pub sign_alg: Cow<'a, str>,
-    /// `pubkey` (PEM text), present on `partial=0` quotes.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
-    pub pubkey_pem: Option<Cow<'a, str>>,
-    /// `ima_measurement_list`: the ASCII list from `ima_measurement_list_entry` on.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
-    pub ima_measurement_list: Option<Cow<'a, str>>,
-    /// `ima_measurement_list_entry`: index of the list's first entry (0 = whole list).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ima_measurement_list_entry: Option<u64>,
-    /// `mb_measurement_list`: base64 of the binary UEFI event log.
-    #[serde(borrow, default, skip_serializing_if = "Option::is_none")]
-    pub mb_measurement_list: Option<Cow<'a, str>>,
-    /// `boottime` (seconds since the epoch; upstream's Rust agent does not send it).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub boottime: Option<u64>,
-}
-
-/// The per-agent policy as stored (serde); prepare it once with [`PreparedPolicy::new`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AgentPolicy {
-    /// `TPM2B_PUBLIC` of the AK, base64 in serialized form (upstream's `ak_tpm`).
-    #[serde(with = "b64")]
-    pub ak_tpm: Vec<u8>,
-    #[serde(default)]
-    pub tpm_policy: TpmPolicy,
-    #[serde(flatten)]
-    pub accept: AcceptedAlgorithms,
-    /// Require PCR 16 to bind the payload key (pull mode: true; push mode and
-    /// `/verify/evidence`: false).
-    pub check_pcr16: bool,
-    /// Apply the clock rules against the prior state (false for `/verify/evidence`, which
-    /// has no state).
-    #[serde(default = "yes")]
-    pub check_clock: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// An [`AgentPolicy`] parsed for repeated use (the AK is parsed once here), with the
-/// prepared runtime and measured-boot policies (shared by every agent naming them).
-#[derive(Clone)]
-pub struct PreparedPolicy {
-    pub ak: PreparedAk,
-    pub tpm_policy: TpmPolicy,
-    pub accept: AcceptedAlgorithms,
-    pub check_pcr16: bool,
-    pub check_clock: bool,
-    pub severity: Arc<SeverityPolicy>,
-    /// Check the reported algorithms against `accept` (false for `/verify/evidence`, which
-    /// reports only `hash_alg`).
-    pub check_algorithms: bool,
-    /// The runtime policy; `None`: PCR 10 is still replayed from the list (chain only).
-    pub runtime_policy: Option<Arc<PreparedRuntimePolicy>>,
-    /// The measured-boot policy; `None` or empty: the boot log only feeds boot aggregates.
-    pub mb_policy: Option<Arc<PreparedMbPolicy>>,
-    /// `measured_boot_evaluate = always` (else once, on the first attestation).
-    pub mb_evaluate_always: bool,
-    /// `ignore_tomtou_errors`, upstream's semantics (PROTOCOL.md §11 Q3).
-    pub ignore_tomtou_errors: bool,
-}
-
-impl std::fmt::Debug for PreparedPolicy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PreparedPolicy")
-            .field("tpm_policy", &self.tpm_policy)
-            .field("accept", &self.accept)
-            .field("check_pcr16", &self.check_pcr16)
-            .field("check_clock", &self.check_clock)
-            .field("runtime_policy", &self.runtime_policy.is_some())
-            .field("mb_policy", &self.mb_policy.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-impl PreparedPolicy {
-    pub fn new(policy: &AgentPolicy, severity: Arc<SeverityPolicy>) -> Result<Self, AkError> {
-        Ok(PreparedPolicy {
-            ak: PreparedAk::from_tpm2b(&policy.ak_tpm)?,
-            tpm_policy: policy.tpm_policy.clone(),
-            accept: policy.accept.clone(),
-            check_pcr16: policy.check_pcr16,
-            check_clock: policy.check_clock,
-            severity,
-            check_algorithms: true,
-            runtime_policy: None,
-            mb_policy: None,
-            mb_evaluate_always: false,
-            ignore_tomtou_errors: false,
-        })
-    }
-}
 
 /// Pass, or the reasons for failing.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +58,28 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// A pass leaving `next_state`; the quote facts are filled in by the caller.
+    pub fn pass(next_state: AgentState) -> Self {
+        Verdict {
+            outcome: Outcome::Pass,
+            next_state,
+            pcrs: None,
+            clock: None,
+            clock_transition: None,
+            pubkey_changed: false,
+            ima_chain_entries: 0,
+            ima_evaluated_entries: 0,
+        }
+    }
+
+    /// A failure with `events`, leaving `next_state` (what the verifier keeps).
+    pub fn fail(events: Vec<FailureEvent>, next_state: AgentState) -> Self {
+        Verdict {
+            outcome: Outcome::Fail(Failure { events }),
+            ..Verdict::pass(next_state)
+        }
+    }
+
     pub fn passed(&self) -> bool {
         matches!(self.outcome, Outcome::Pass)
     }
@@ -183,32 +92,80 @@ impl Verdict {
     }
 }
 
-/// Check one quote. See the module docs for the order of checks.
+/// Check one quote. See the module docs for the order of checks: each stage below either
+/// passes on what the next needs or stops the round with its failure event.
 pub fn attest(
     evidence: &QuoteEvidence<'_>,
     nonce: &Nonce,
     policy: &PreparedPolicy,
     prior: &AgentState,
 ) -> Verdict {
-    let sev = &*policy.severity;
     let mut next = prior.clone();
-    let fail = |next: AgentState, event: FailureEvent, pcrs, clock| {
+    let stopped = |next: AgentState, event: FailureEvent| {
         tracing::info!(event_id = %event.event_id, context = %event.context, "attestation failed");
-        Verdict {
-            outcome: Outcome::Fail(Failure {
-                events: vec![event],
-            }),
-            next_state: next,
-            pcrs,
-            clock,
-            clock_transition: None,
-            pubkey_changed: false,
-            ima_chain_entries: 0,
-            ima_evaluated_entries: 0,
+        Verdict::fail(vec![event], next)
+    };
+    let pubkey = match payload_key(evidence, policy, prior) {
+        Ok(k) => k,
+        Err(event) => return stopped(next, event),
+    };
+    let hash = match reported_algorithms(evidence, policy, &mut next) {
+        Ok(h) => h,
+        Err(event) => return stopped(next, event),
+    };
+    let quote = match quote_signature(evidence, policy, nonce, hash) {
+        Ok(q) => q,
+        Err(event) => return stopped(next, event),
+    };
+    let clock = TpmClockInfo::from(quote.clock);
+    let transition = match clock_rules(policy, prior, &clock) {
+        Ok(t) => t,
+        Err(event) => {
+            return Verdict {
+                pcrs: Some(quote.pcrs),
+                clock: Some(clock),
+                ..stopped(next, event)
+            };
         }
     };
-    let qv = Component::QuoteValidation;
+    let found = pcr_checks(
+        evidence,
+        policy,
+        prior,
+        &quote.pcrs,
+        pubkey,
+        transition.as_ref(),
+    );
+    let (chain_entries, evaluated_entries) = (found.ima.chain_entries, found.ima.evaluated_entries);
+    let with_quote_facts = move |verdict: Verdict| Verdict {
+        pcrs: Some(quote.pcrs),
+        clock: Some(clock),
+        clock_transition: transition,
+        ima_chain_entries: chain_entries,
+        ima_evaluated_entries: evaluated_entries,
+        ..verdict
+    };
+    if !found.events.is_empty() {
+        for e in &found.events {
+            tracing::info!(event_id = %e.event_id, context = %e.context, "attestation failed");
+        }
+        // Any failure restarts the IMA replay from entry 0 next time (upstream).
+        next.ima = keylime_ima::ImaState::default();
+        return with_quote_facts(Verdict::fail(found.events, next));
+    }
+    let pubkey_changed = accept(&mut next, evidence, policy, prior, found, clock, transition);
+    with_quote_facts(Verdict {
+        pubkey_changed,
+        ..Verdict::pass(next)
+    })
+}
 
+/// Stage 1: the payload key PCR 16 must bind, from the evidence or the prior state.
+fn payload_key<'e>(
+    evidence: &'e QuoteEvidence<'_>,
+    policy: &PreparedPolicy,
+    prior: &'e AgentState,
+) -> Result<Option<&'e str>, FailureEvent> {
     let pubkey = evidence
         .pubkey_pem
         .as_deref()
@@ -218,9 +175,20 @@ pub fn attest(
             "message": "agent did not provide public key and no key or encrypted_v was cached at CV",
             "data": null,
         });
-        return fail(next, sev.event(qv, "no_pubkey", ctx, false), None, None);
+        return Err(policy
+            .severity
+            .event(Component::QuoteValidation, "no_pubkey", ctx, false));
     }
+    Ok(pubkey)
+}
 
+/// Stage 2: the reported algorithms are accepted; `next` records each one accepted, as
+/// upstream does, even when a later one is refused.
+fn reported_algorithms(
+    evidence: &QuoteEvidence<'_>,
+    policy: &PreparedPolicy,
+    next: &mut AgentState,
+) -> Result<keylime_tpm::HashAlg, FailureEvent> {
     let checked = if policy.check_algorithms {
         policy
             .accept
@@ -229,68 +197,101 @@ pub fn attest(
         evidence
             .hash_alg
             .parse::<keylime_tpm::HashAlg>()
-            .map_err(|_| crate::algorithms::AlgorithmRejection::Hash(evidence.hash_alg.to_string()))
+            .map_err(|_| AlgorithmRejection::Hash(evidence.hash_alg.to_string()))
     };
-    let hash = match checked {
-        Ok(h) => h,
+    match checked {
+        Ok(hash) => {
+            next.hash_alg = Some(evidence.hash_alg.to_string());
+            next.enc_alg = Some(evidence.enc_alg.to_string());
+            next.sign_alg = Some(evidence.sign_alg.to_string());
+            Ok(hash)
+        }
         Err(rej) => {
-            // Upstream records each algorithm as soon as it is accepted.
             match rej {
-                crate::algorithms::AlgorithmRejection::Hash(_) => {}
-                crate::algorithms::AlgorithmRejection::Encryption(_) => {
+                AlgorithmRejection::Hash(_) => {}
+                AlgorithmRejection::Encryption(_) => {
                     next.hash_alg = Some(evidence.hash_alg.to_string());
                 }
-                crate::algorithms::AlgorithmRejection::Signing(_) => {
+                AlgorithmRejection::Signing(_) => {
                     next.hash_alg = Some(evidence.hash_alg.to_string());
                     next.enc_alg = Some(evidence.enc_alg.to_string());
                 }
             }
-            let ev = sev.event(qv, rej.event_name(), rej.context(), false);
-            return fail(next, ev, None, None);
+            Err(policy.severity.event(
+                Component::QuoteValidation,
+                rej.event_name(),
+                rej.context(),
+                false,
+            ))
         }
-    };
-    next.hash_alg = Some(evidence.hash_alg.to_string());
-    next.enc_alg = Some(evidence.enc_alg.to_string());
-    next.sign_alg = Some(evidence.sign_alg.to_string());
+    }
+}
 
-    let quote = match verify_quote(
+/// Stage 3: the quote is signed by the AK over the nonce and the PCRs it carries.
+fn quote_signature(
+    evidence: &QuoteEvidence<'_>,
+    policy: &PreparedPolicy,
+    nonce: &Nonce,
+    hash: keylime_tpm::HashAlg,
+) -> Result<VerifiedQuote, FailureEvent> {
+    verify_quote(
         &evidence.quote,
         &policy.ak,
         nonce,
         hash,
         policy.check_algorithms.then_some(&*evidence.sign_alg),
-    ) {
-        Ok(q) => q,
-        Err(e) => {
-            let ctx = json!({ "message": "Quote data validation", "error": e.to_string() });
-            return fail(
-                next,
-                sev.event(qv, "quote_validation", ctx, false),
-                None,
-                None,
-            );
-        }
-    };
-    let clock = TpmClockInfo::from(quote.clock);
+    )
+    .map_err(|e| {
+        let ctx = json!({ "message": "Quote data validation", "error": e.to_string() });
+        policy
+            .severity
+            .event(Component::QuoteValidation, "quote_validation", ctx, false)
+    })
+}
 
-    let transition = if policy.check_clock {
-        match check_clock(prior.tpm_clockinfo.as_ref(), &clock) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                let ctx = json!({
-                    "message": "Validation of clockinfo from quote using tpm2-tools",
-                    "data": e.to_string(),
-                });
-                let ev = sev.event(qv, "quote_validation", ctx, false);
-                return fail(next, ev, Some(quote.pcrs), Some(clock));
-            }
-        }
-    } else {
-        None
-    };
+/// Stage 4: the TPM clock moved as a running or rebooted TPM's may (when checked).
+fn clock_rules(
+    policy: &PreparedPolicy,
+    prior: &AgentState,
+    clock: &TpmClockInfo,
+) -> Result<Option<ClockTransition>, FailureEvent> {
+    if !policy.check_clock {
+        return Ok(None);
+    }
+    check_clock(prior.tpm_clockinfo.as_ref(), clock)
+        .map(Some)
+        .map_err(|e| {
+            let ctx = json!({
+                "message": "Validation of clockinfo from quote using tpm2-tools",
+                "data": e.to_string(),
+            });
+            policy
+                .severity
+                .event(Component::QuoteValidation, "quote_validation", ctx, false)
+        })
+}
 
+/// What the PCR checks found: their events (all collected) and what the measured-boot
+/// and IMA checks carry to the next round.
+struct PcrFindings {
+    events: Vec<FailureEvent>,
+    mb: evidence::MbOutcome,
+    ima: evidence::ImaOutcome,
+}
+
+/// Stage 5: PCR 16 binding, the boot log and measured-boot policy, the IMA chunk and
+/// runtime policy, then `tpm_policy` for the PCRs no check claimed.
+fn pcr_checks(
+    evidence: &QuoteEvidence<'_>,
+    policy: &PreparedPolicy,
+    prior: &AgentState,
+    pcrs: &QuotedPcrs,
+    pubkey: Option<&str>,
+    transition: Option<&ClockTransition>,
+) -> PcrFindings {
+    let sev = &*policy.severity;
     let input = PcrCheckInput {
-        pcrs: &quote.pcrs,
+        pcrs,
         pubkey_pem: pubkey,
         tpm_policy: &policy.tpm_policy,
         severity: sev,
@@ -300,10 +301,10 @@ pub fn attest(
     if policy.check_pcr16 {
         EvidenceCheck::DataBinding.run(&input, &mut claims, &mut events);
     }
-    let quoted = evidence::quoted_bytes(&quote.pcrs);
+    let quoted = evidence::quoted_bytes(pcrs);
     let cx = evidence::QuoteContext {
         evidence,
-        pcrs: &quote.pcrs,
+        pcrs,
         quoted: &quoted,
         policy,
         prior,
@@ -312,35 +313,29 @@ pub fn attest(
     let mb = evidence::measured_boot(&cx, &mut claims, &mut events);
     let ima = evidence::ima(
         &cx,
-        transition.as_ref(),
+        transition,
         &mb.boot_aggregates,
         &mut claims,
         &mut events,
     );
     check_tpm_policy(&input, &claims, &mut events);
+    PcrFindings { events, mb, ima }
+}
 
-    if !events.is_empty() {
-        for e in &events {
-            tracing::info!(event_id = %e.event_id, context = %e.context, "attestation failed");
-        }
-        // Any failure restarts the IMA replay from entry 0 next time (upstream).
-        next.ima = keylime_ima::ImaState::default();
-        return Verdict {
-            outcome: Outcome::Fail(Failure { events }),
-            next_state: next,
-            pcrs: Some(quote.pcrs),
-            clock: Some(clock),
-            clock_transition: transition,
-            pubkey_changed: false,
-            ima_chain_entries: ima.chain_entries,
-            ima_evaluated_entries: ima.evaluated_entries,
-        };
-    }
-    next.ima = ima.next_state;
-    next.mb_evaluated |= mb.evaluated;
-
+/// Stage 6, on a pass: keep the IMA progress, the clock and the payload key for the next
+/// round. Whether the key changed (V must be delivered again).
+fn accept(
+    next: &mut AgentState,
+    evidence: &QuoteEvidence<'_>,
+    policy: &PreparedPolicy,
+    prior: &AgentState,
+    found: PcrFindings,
+    clock: TpmClockInfo,
+    transition: Option<ClockTransition>,
+) -> bool {
+    next.ima = found.ima.next_state;
+    next.mb_evaluated |= found.mb.evaluated;
     let new_key = evidence.pubkey_pem.as_deref();
-    let pubkey_changed = new_key.is_some_and(|k| prior.pubkey_pem.as_deref() != Some(k));
     if policy.check_clock {
         next.accept(clock, transition, new_key);
     } else {
@@ -349,32 +344,5 @@ pub fn attest(
             next.pubkey_pem = Some(k.to_string());
         }
     }
-    Verdict {
-        outcome: Outcome::Pass,
-        next_state: next,
-        pcrs: Some(quote.pcrs),
-        clock: Some(clock),
-        clock_transition: transition,
-        pubkey_changed,
-        ima_chain_entries: ima.chain_entries,
-        ima_evaluated_entries: ima.evaluated_entries,
-    }
-}
-
-/// Serde helper: bytes as standard base64 text.
-mod b64 {
-    use base64::Engine;
-    use base64::engine::general_purpose::STANDARD;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&STANDARD.encode(v))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        STANDARD
-            .decode(text.as_bytes())
-            .map_err(serde::de::Error::custom)
-    }
+    new_key.is_some_and(|k| prior.pubkey_pem.as_deref() != Some(k))
 }

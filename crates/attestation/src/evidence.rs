@@ -22,8 +22,8 @@ use keylime_tpm::HashAlg;
 use serde_json::json;
 
 use crate::clock::ClockTransition;
-use crate::engine::{PreparedPolicy, QuoteEvidence};
 use crate::failure::{Component, FailureEvent, SeverityPolicy, message};
+use crate::inputs::{PreparedPolicy, QuoteEvidence};
 use crate::pcr_checks::{IMA_PCR, MEASURED_BOOT_PCRS, PcrClaimant, PcrClaims};
 use crate::quote::QuotedPcrs;
 use crate::state::AgentState;

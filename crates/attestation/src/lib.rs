@@ -15,6 +15,8 @@
 //!   [`PcrClaims`]) and `tpm_policy` evaluation;
 //! * [`tpm_policy`] — the static PCR policy format;
 //! * [`failure`] — event ids, severities (`severity_labels` / `severity_policy`);
+//! * `inputs` — the engine's inputs ([`QuoteEvidence`], [`AgentPolicy`],
+//!   [`PreparedPolicy`]);
 //! * `evidence` — the measured-boot and IMA checks (boot log replay before the MB policy,
 //!   the IMA chain before the runtime policy; incremental IMA progress);
 //! * [`state`] — the per-agent state.
@@ -28,6 +30,7 @@ pub mod clock;
 mod engine;
 mod evidence;
 pub mod failure;
+mod inputs;
 pub mod pcr_checks;
 pub mod quote;
 pub mod state;
@@ -36,10 +39,11 @@ pub mod tpm_policy;
 pub use ak::{AkError, PreparedAk};
 pub use algorithms::AcceptedAlgorithms;
 pub use clock::{ClockError, ClockTransition, TpmClockInfo, check_clock};
-pub use engine::{AgentPolicy, Outcome, PreparedPolicy, QuoteEvidence, Verdict, attest};
+pub use engine::{Outcome, Verdict, attest};
 pub use failure::{
     Component, Failure, FailureEvent, SeverityConfigError, SeverityPolicy, SeverityRule,
 };
+pub use inputs::{AgentPolicy, PreparedPolicy, QuoteEvidence};
 pub use pcr_checks::{EvidenceCheck, PcrClaimant, PcrClaims};
 pub use quote::{Nonce, QuoteError, QuotedPcrs, VerifiedQuote, verify_quote};
 pub use state::AgentState;

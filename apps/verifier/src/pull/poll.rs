@@ -301,18 +301,7 @@ impl<'s> Poller<'s> {
                     json!({ "message": e.to_string() }),
                     false,
                 );
-                Verdict {
-                    outcome: keylime_attestation::Outcome::Fail(keylime_attestation::Failure {
-                        events: vec![event],
-                    }),
-                    next_state: self.engine.clone(),
-                    pcrs: None,
-                    clock: None,
-                    clock_transition: None,
-                    pubkey_changed: false,
-                    ima_chain_entries: 0,
-                    ima_evaluated_entries: 0,
-                }
+                Verdict::fail(vec![event], self.engine.clone())
             }
         }
     }
