@@ -8,8 +8,8 @@ use axum::response::Response;
 use keylime_api::agent::AgentInfo;
 use keylime_api::{AgentVersionInfo, ApiVersion};
 
-use super::routing::RequestVersion;
-use super::{PullApi, respond};
+use super::api::{PullApi, RequestVersion};
+use super::respond;
 use crate::quoting::enc_alg_name;
 
 /// First version whose `enc_alg` carries the key size (`rsa2048`).

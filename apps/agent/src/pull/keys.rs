@@ -16,7 +16,8 @@ use base64::engine::general_purpose::STANDARD;
 use keylime_api::agent::{KeyVerifyResponse, PubkeyResponse, UkeyRequest, VkeyRequest};
 use keylime_payload::{KEY_LEN, decrypt_key_share, key_auth_tag};
 
-use super::{PullApi, respond};
+use super::api::PullApi;
+use super::respond;
 use crate::key_exchange::{DerivedKey, UShare};
 use crate::secure_payload;
 

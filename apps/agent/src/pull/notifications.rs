@@ -11,7 +11,8 @@ use axum::extract::State;
 use axum::response::Response;
 use keylime_payload::revocation::RevocationEnvelope;
 
-use super::{PullApi, respond};
+use super::api::PullApi;
+use super::respond;
 use crate::revocation;
 
 pub(super) async fn revocation(State(api): State<Arc<PullApi>>, body: Bytes) -> Response {

@@ -12,9 +12,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use keylime_api::agent::QuoteResponse;
 
+use super::api::{PullApi, RequestVersion};
 use super::info::ENC_ALG_BITS_SINCE;
-use super::routing::RequestVersion;
-use super::{PullApi, respond};
+use super::respond;
 use crate::quoting::{QuoteRequest, bind_and_quote, enc_alg_name, read_boot_log, read_ima_list};
 
 /// Longest nonce accepted (the TPM's qualifyingData limit used by upstream).

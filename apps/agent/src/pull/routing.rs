@@ -11,14 +11,11 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use keylime_api::ApiVersion;
 
-use super::{MAX_BODY_BYTES, PullApi, info, keys, notifications, quotes, respond};
+use super::api::{MAX_BODY_BYTES, PullApi, RequestVersion};
+use super::{info, keys, notifications, quotes, respond};
 
 /// First version with `/agent/info`.
 const AGENT_INFO_SINCE: ApiVersion = ApiVersion::new(2, 2);
-
-/// The API version a request came in under, for version-dependent fields.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct RequestVersion(pub ApiVersion);
 
 /// The complete router of the pull API.
 pub fn router(api: Arc<PullApi>) -> Router {

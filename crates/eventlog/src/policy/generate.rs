@@ -23,7 +23,7 @@ use crate::event_type::EventType;
 use crate::log::{Event, EventLog};
 use crate::view::{Body, VarData};
 
-use super::MbPolicyError;
+use super::error::MbPolicyError;
 use super::pattern::python_escape;
 
 fn sha256(e: &Event) -> Option<String> {

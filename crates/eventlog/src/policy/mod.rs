@@ -13,21 +13,24 @@
 //! Nothing here does I/O or keeps state between calls.
 
 mod check;
+mod error;
 mod example;
 mod generate;
 mod pattern;
 mod refstate;
+mod violation;
 
 use std::fmt;
 
 use serde_json::Value;
-use thiserror::Error;
 
-use crate::error::EventLogError;
 use crate::log::EventLog;
 
 pub use check::{MbComponent, MbFailure, MbVerdict, boot_aggregates, check, check_replay_only};
+pub use error::MbPolicyError;
 pub use generate::refstate_from_log;
+use refstate::truthy;
+use violation::Violation;
 
 /// PCRs upstream collects for measured boot (`config.MEASUREDBOOT_PCRS`): what a policy
 /// without its own PCR set (accept-all, reject-all) replays.
@@ -35,37 +38,6 @@ pub const MEASURED_BOOT_PCRS: [u8; 15] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 
 
 /// The PCRs the `example` policy reads: 0–9 and 14.
 pub const EXAMPLE_POLICY_PCRS: [u8; 11] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14];
-
-/// Why a policy could not be prepared or a reference state derived.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum MbPolicyError {
-    #[error(
-        "there is no measured-boot policy named {0:?} (built in: accept-all, reject-all, example)"
-    )]
-    UnknownPolicy(String),
-    #[error("invalid reference state: {at} {reason}")]
-    InvalidRefState { at: String, reason: String },
-    #[error("reference state {at} has {count} entries, more than the {max} allowed")]
-    TooLarge {
-        at: String,
-        count: usize,
-        max: usize,
-    },
-    #[error("reference state {at}: regular expression {pattern:?} is not supported: {reason}")]
-    BadRegex {
-        at: String,
-        pattern: String,
-        reason: String,
-    },
-    #[error("event log cannot be parsed: {0}")]
-    EventLog(#[from] EventLogError),
-    #[error(
-        "the event log has Secure Boot disabled; create the reference state without Secure Boot (--without-secureboot)"
-    )]
-    SecureBootDisabled,
-    #[error("cannot derive a reference state from this event log: {0}")]
-    Underivable(String),
-}
 
 /// The built-in policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,47 +153,6 @@ impl PreparedMbPolicy {
             Rules::RejectAll => Err(Violation::new("reject all")),
             Rules::Example(refstate) => example::evaluate(refstate, log),
         }
-    }
-}
-
-/// Why a policy rejected a log: upstream's free-text reason, the event it stopped at and
-/// the reference-state entry that did not match, when there is one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Violation {
-    pub reason: String,
-    pub event: Option<usize>,
-    pub component: Option<String>,
-}
-
-impl Violation {
-    pub fn new(reason: impl Into<String>) -> Self {
-        Violation {
-            reason: reason.into(),
-            event: None,
-            component: None,
-        }
-    }
-
-    pub fn at_event(mut self, event: usize) -> Self {
-        self.event = Some(event);
-        self
-    }
-
-    pub fn component(mut self, component: impl Into<String>) -> Self {
-        self.component = Some(component.into());
-        self
-    }
-}
-
-/// Python truthiness of a JSON value, which is how upstream decides "no reference state".
-fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
     }
 }
 

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::MbPolicyError;
+use super::error::MbPolicyError;
 use super::pattern::compile_fullmatch;
 use crate::efi::Guid;
 
@@ -182,7 +182,7 @@ fn digests(v: &Value, at: &str) -> Result<Vec<Digest>, MbPolicyError> {
 
 /// A key list; with Secure Boot off, an empty (falsy) list accepts any keys.
 fn key_rule(v: &Value, at: &str, has_secureboot: bool) -> Result<KeyRule, MbPolicyError> {
-    if !has_secureboot && !super::truthy(v) {
+    if !has_secureboot && !truthy(v) {
         return Ok(None);
     }
     // Upstream iterates anything iterable: an empty string or object is an empty list.
@@ -254,7 +254,7 @@ impl ExampleRefState {
     /// Validate `refstate` as upstream's `example` policy does and compile it.
     pub fn compile(refstate: &Value) -> Result<ExampleRefState, MbPolicyError> {
         let root = object(refstate, "refstate")?;
-        let has_secureboot = root.get("has_secureboot").is_none_or(super::truthy);
+        let has_secureboot = root.get("has_secureboot").is_none_or(truthy);
 
         let kernels_v = root
             .get("kernels")
@@ -306,5 +306,17 @@ impl ExampleRefState {
             mokxdig: digests(&root["mokxdig"], "refstate['mokxdig']")?,
             kernels,
         })
+    }
+}
+
+/// Python truthiness of a JSON value, which is how upstream decides "no reference state".
+pub(super) fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
     }
 }

@@ -3,7 +3,7 @@
 //! database error or a half-written row. Also used on reads: an id that could never have
 //! been stored is "not found" without a query (MySQL would otherwise match `"a "` to `"a"`).
 
-use super::RegistrarAgent;
+use super::agent::RegistrarAgent;
 use crate::StoreError;
 
 /// Longest agent id (upstream column `agent_id VARCHAR(80)`).

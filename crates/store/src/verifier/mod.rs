@@ -300,11 +300,6 @@ impl<'s> VerifierRepo<'s> {
         .map_err(StoreError::db(operation))
     }
 
-    /// Stores a new agent. `false` (nothing written) if the id is already enrolled.
-    pub async fn add(&self, agent: &VerifierAgent) -> Result<bool, StoreError> {
-        self.add_with_policies(agent, &NewPolicies::default()).await
-    }
-
     /// The agent's record, if enrolled.
     pub async fn get(&self, agent_id: &str) -> Result<Option<VerifierAgent>, StoreError> {
         if check_id("agent_id", agent_id).is_err() {

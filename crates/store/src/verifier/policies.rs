@@ -380,6 +380,11 @@ impl VerifierRepo<'_> {
         Ok(user.map_or(PolicyDelete::NotFound, PolicyDelete::InUse))
     }
 
+    /// Stores a new agent. `false` (nothing written) if the id is already enrolled.
+    pub async fn add(&self, agent: &VerifierAgent) -> Result<bool, StoreError> {
+        self.add_with_policies(agent, &NewPolicies::default()).await
+    }
+
     /// Stores a new agent and the policies it brings, in one transaction. `false` (nothing
     /// written) if the agent id or a policy name is already taken.
     pub async fn add_with_policies(

@@ -1,10 +1,9 @@
 //! Key commands: EK creation and loading, AK creation and loading under the EK, the EK
 //! policy session, and ActivateCredential.
 
-use serde::{Deserialize, Serialize};
 use tracing::debug;
 
-use super::{KeyHandle, Tpm, bad_response};
+use super::{AkBlob, KeyHandle, Tpm, bad_response};
 use crate::alg::{EkAlg, HashAlg, SignAlg, id};
 use crate::command::{Auth, Command, cc, handle};
 use crate::error::{Result, TpmError};
@@ -16,17 +15,6 @@ use crate::templates;
 const MAX_PRIVATE: usize = 2048;
 const MAX_ID_OBJECT: usize = 1024;
 const MAX_ENCRYPTED_SECRET: usize = 1024;
-
-/// An AK as created under an EK, to be stored and loaded again later.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AkBlob {
-    /// `TPM2B_PUBLIC` (with size prefix), as `tpm2_createak -u` writes it.
-    pub public: Vec<u8>,
-    /// `TPM2B_PRIVATE` (with size prefix), as `tpm2_createak -r` writes it.
-    pub private: Vec<u8>,
-    pub hash: HashAlg,
-    pub sign: SignAlg,
-}
 
 impl Tpm {
     /// Create the EK from the TCG default template (low range) under the endorsement

@@ -12,9 +12,10 @@ mod pcrs;
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tracing::{debug, warn};
 
-use crate::alg::HashAlg;
+use crate::alg::{HashAlg, SignAlg};
 use crate::command::{Auth, Command, Response, cc, handle, response_code, split_response};
 use crate::error::{Result, TpmError};
 use crate::marshal::Reader;
@@ -22,8 +23,25 @@ use crate::public::Public;
 use crate::rc::RC_INITIALIZE;
 use crate::transport::{Tcti, Transport};
 
-pub use keys::AkBlob;
-pub use pcrs::QuoteOutput;
+/// An AK as created under an EK, to be stored and loaded again later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AkBlob {
+    /// `TPM2B_PUBLIC` (with size prefix), as `tpm2_createak -u` writes it.
+    pub public: Vec<u8>,
+    /// `TPM2B_PRIVATE` (with size prefix), as `tpm2_createak -r` writes it.
+    pub private: Vec<u8>,
+    pub hash: HashAlg,
+    pub sign: SignAlg,
+}
+
+/// What TPM2_Quote returns, as wire bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuoteOutput {
+    /// The exact `TPMS_ATTEST` bytes the TPM signed (content of the `TPM2B_ATTEST`).
+    pub attest: Vec<u8>,
+    /// The `TPMT_SIGNATURE` bytes.
+    pub signature: Vec<u8>,
+}
 
 /// What TPM2_Certify returns, as wire bytes (same shape as a quote).
 pub type CertifyOutput = QuoteOutput;

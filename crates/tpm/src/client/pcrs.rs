@@ -2,22 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use super::{KeyHandle, Tpm, bad_response};
+use super::{KeyHandle, QuoteOutput, Tpm, bad_response};
 use crate::alg::{HashAlg, SignAlg};
 use crate::command::{Auth, Command, cc};
 use crate::error::{Result, TpmError};
 use crate::marshal::{Reader, tpm2b_checked};
 use crate::pcr::PcrSelection;
 use crate::signature::Signature;
-
-/// What TPM2_Quote returns, as wire bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuoteOutput {
-    /// The exact `TPMS_ATTEST` bytes the TPM signed (content of the `TPM2B_ATTEST`).
-    pub attest: Vec<u8>,
-    /// The `TPMT_SIGNATURE` bytes.
-    pub signature: Vec<u8>,
-}
 
 impl Tpm {
     /// `TPM2_Quote` over `selection` with `qualifying_data` (the nonce) as extraData. The

@@ -6,9 +6,9 @@
 use crate::HashAlg;
 use crate::log::Event;
 
-use super::{Collected, digest_matches};
-use crate::policy::Violation;
+use super::collected::{Collected, digest_matches};
 use crate::policy::refstate::{ExampleRefState, Kernel};
+use crate::policy::violation::Violation;
 
 fn sha256_hex(e: &Event) -> Option<String> {
     e.digests

@@ -16,65 +16,18 @@
 //! what was measured into the quoted PCR and is not believed.
 
 mod boot_chain;
+mod collected;
 mod variables;
 
-use std::collections::HashSet;
-
 use crate::event_type::EventType;
-use crate::log::{DigestCheck, Event, EventLog};
+use crate::log::{Event, EventLog};
 use crate::view::Body;
 
-use super::Violation;
 use super::refstate::{Digest, ExampleRefState};
+use super::violation::Violation;
 use boot_chain::{kernels, scrtm_and_bios};
+use collected::{Collected, Once, digest_matches, measured_data};
 use variables::{authority, boot_variable, driver_config};
-
-/// Rules upstream wraps in a `OnceTest`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Once {
-    NoAction,
-    Microcode,
-    HandoffTables,
-    HandoffTables2,
-    Pk,
-    Kek,
-    Db,
-    VendorDb,
-    Dbx,
-    AuthorityDb,
-    AuthorityVendorDb,
-    SbatLevel,
-    Shim,
-    MokListTrusted,
-    MokListRt,
-    IplMokListTrusted,
-    Gpt,
-}
-
-/// What the walk over the events collected for the final checks.
-#[derive(Default)]
-struct Collected<'l> {
-    done: HashSet<Once>,
-    config_flags: usize,
-    s_crtms: Vec<&'l Event>,
-    firmware_blobs: Vec<&'l Event>,
-    boot_apps: Vec<&'l Event>,
-    initrds: Vec<&'l Event>,
-    vmlinuz: Vec<&'l Event>,
-    cmdlines: Vec<(&'l Event, String)>,
-}
-
-impl Collected<'_> {
-    fn once(&mut self, rule: Once) -> Result<(), Violation> {
-        if self.done.insert(rule) {
-            Ok(())
-        } else {
-            Err(Violation::new(
-                "appears more than once, and the policy allows it only once",
-            ))
-        }
-    }
-}
 
 /// Evaluate `log` against the compiled reference state.
 pub(crate) fn evaluate(rs: &ExampleRefState, log: &EventLog) -> Result<(), Violation> {
@@ -145,16 +98,6 @@ fn allow_event<'l>(
     }
 }
 
-/// The data of `e` is what was measured (or at least not contradicted by its digests).
-pub(super) fn measured_data(e: &Event) -> Result<(), Violation> {
-    if e.digest_check == DigestCheck::Mismatch {
-        return Err(Violation::new(
-            "has digests that do not match its data, so the data is not what was measured",
-        ));
-    }
-    Ok(())
-}
-
 /// Some digest of a known algorithm equals the hash of `data`.
 fn digest_of(e: &Event, data: &[u8]) -> bool {
     e.digests
@@ -212,14 +155,6 @@ fn ipl_string(e: &Event) -> Result<String, Violation> {
 /// One of the approved digests is among the event's digests.
 fn digest_in(e: &Event, approved: &[Digest]) -> bool {
     approved.iter().any(|d| digest_matches(e, d))
-}
-
-pub(super) fn digest_matches(e: &Event, approved: &Digest) -> bool {
-    e.digests.iter().any(|d| {
-        d.hash_alg()
-            .and_then(|alg| approved.get(alg.name()))
-            .is_some_and(|want| *want == hex::encode(&d.digest))
-    })
 }
 
 fn mok<'l>(rs: &ExampleRefState, e: &'l Event, seen: &mut Collected<'l>) -> Result<(), Violation> {

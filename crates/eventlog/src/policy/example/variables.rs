@@ -7,11 +7,11 @@ use std::collections::HashSet;
 
 use crate::efi::{Guid, SignatureList};
 use crate::log::Event;
-use crate::policy::Violation;
 use crate::policy::refstate::{ExampleRefState, KeyRule};
+use crate::policy::violation::Violation;
 use crate::view::{Body, SHIM_LOCK_GUID, VarData, VariableView};
 
-use super::{Collected, Once, measured_data};
+use super::collected::{Collected, Once, measured_data};
 
 const X509: Guid = Guid::CERT_X509;
 const SHA256: Guid = Guid::CERT_SHA256;
