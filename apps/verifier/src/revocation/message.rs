@@ -1,6 +1,7 @@
 //! The revocation message (PROTOCOL.md §7): the inner JSON object, serialised the way
-//! upstream's `json.dumps` does it (`", "` / `": "` separators, non-ASCII escaped, keys in
-//! upstream's order), the `asctime` event time, and the signed `{"msg","signature"}`
+//! upstream's `json.dumps` does it (by `keylime_api::pyjson`: `", "` / `": "` separators,
+//! everything outside printable ASCII escaped, Python's float `repr`; keys in upstream's
+//! order), the `asctime` event time, and the signed `{"msg","signature"}`
 //! envelope. Signing uses the agent's `revocation_key`; without one the signature is `""`.
 
 use keylime_attestation::FailureEvent;
@@ -126,68 +127,9 @@ pub fn asctime(t: time::OffsetDateTime) -> String {
     )
 }
 
-/// Serialise like Python's `json.dumps` with default arguments.
-pub fn python_json<T: Serialize + ?Sized>(value: &T) -> Result<String, MessageError> {
-    let mut out = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, PythonFormatter);
-    value
-        .serialize(&mut ser)
-        .map_err(|e| MessageError::Serialise(e.to_string()))?;
-    String::from_utf8(out).map_err(|e| MessageError::Serialise(e.to_string()))
-}
-
-/// `", "` and `": "` separators, `ensure_ascii` escaping.
-struct PythonFormatter;
-
-impl serde_json::ser::Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
-    }
-
-    fn begin_object_key<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> std::io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
-    }
-
-    fn begin_object_value<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-    ) -> std::io::Result<()> {
-        writer.write_all(b": ")
-    }
-
-    fn write_string_fragment<W: ?Sized + std::io::Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> std::io::Result<()> {
-        for c in fragment.chars() {
-            if c.is_ascii() {
-                writer.write_all(&[c as u8])?;
-            } else {
-                let mut units = [0u16; 2];
-                for u in c.encode_utf16(&mut units) {
-                    write!(writer, "\\u{u:04x}")?;
-                }
-            }
-        }
-        Ok(())
-    }
+/// Serialise like Python's `json.dumps` with default arguments (`keylime_api::pyjson`).
+fn python_json<T: Serialize + ?Sized>(value: &T) -> Result<String, MessageError> {
+    keylime_api::pyjson::try_dumps(value).map_err(|e| MessageError::Serialise(e.to_string()))
 }
 
 #[cfg(test)]
@@ -205,8 +147,11 @@ mod tests {
 
     #[test]
     fn python_layout_and_escaping() {
-        let v = json!({"a": [1, 2], "b": "é"});
-        assert_eq!(python_json(&v).unwrap(), r#"{"a": [1, 2], "b": "\u00e9"}"#);
+        let v = json!({"a": [1, 2], "b": "é\u{7f}", "f": 1e20});
+        assert_eq!(
+            python_json(&v).unwrap(),
+            r#"{"a": [1, 2], "b": "\u00e9\u007f", "f": 1e+20}"#
+        );
     }
 
     #[test]
