@@ -2,7 +2,10 @@
 //! verifier's and registrar's PostgreSQL server stopped and started again, and the disk
 //! holding their SQLite files full, while an agent is being attested. Neither service may
 //! exit; the failure is logged; once the database is back, attestation resumes where it
-//! was, nothing enrolled or registered is lost, and a tampered agent is still caught.
+//! was, nothing enrolled or registered is lost, and a tampered agent is still caught. And
+//! the agent's TPM killed under it: the agent stays up, answers 500 and logs why it cannot
+//! quote; the verifier retries (a 500 is transient, as upstream's rule has it), then
+//! records the agent as failed and unreachable.
 
 use std::time::Duration;
 
@@ -266,4 +269,47 @@ async fn sqlite_disk_full_under_running_services() {
     );
     drop((verifier, registrar));
     drop(disk);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpm_killed_under_a_running_agent() {
+    let (mut tpm, work, mut dep) = Deployment::with_swtpm();
+    let (verifier, _registrar) = dep.start_servers().await;
+    let (config, _) = dep.write_agent_config(&work.path().join("agent"), AGENT_ID);
+    let mut agent = spawn_agent("agent", &config, &tpm.tcti_string(), work.path()).await;
+    let zeros = "0".repeat(64);
+    let policy = format!("{{\"{POLICY_PCR}\": [\"{zeros}\"]}}");
+    let (ok, added) = dep
+        .tenant(&["-c", "add", "-u", AGENT_ID, "--tpm_policy", &policy])
+        .await;
+    assert!(ok, "tenant add: {added}");
+    wait_status(&dep, &verifier, LIMIT, "two attestations", |s| {
+        s["operational_state"] == "Get Quote"
+            && s["attestation_count"].as_u64().is_some_and(|n| n >= 2)
+    })
+    .await;
+
+    tpm.kill();
+    let failed = wait_status(&dep, &verifier, LIMIT, "the agent failed", |s| {
+        s["operational_state"] == "Failed"
+    })
+    .await;
+    let event = failed["last_event_id"].as_str().unwrap_or_default();
+    assert!(
+        event.contains("not_reachable"),
+        "{failed}\nagent log:\n{}",
+        agent.output()
+    );
+    assert_eq!(failed["attestation_status"], "FAIL", "{failed}");
+    assert!(
+        agent.exited().is_none(),
+        "the agent exited when its TPM went away:\n{}",
+        agent.output()
+    );
+    let log = agent.output();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("ERROR") && l.contains("TPM")),
+        "the agent did not log why it could not quote:\n{log}"
+    );
 }

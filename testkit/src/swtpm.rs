@@ -184,6 +184,13 @@ impl Swtpm {
         }
     }
 
+    /// Kills swtpm (SIGKILL), as a crashed TPM daemon: clients then meet a closed
+    /// connection or a refused one.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// An orderly stop: `TPM2_Shutdown(CLEAR)` on the data port (best effort; a client may
     /// still hold the port), then `CMD_SHUTDOWN` on the control channel.
     fn stop(&mut self) {
