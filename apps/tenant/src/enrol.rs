@@ -8,15 +8,15 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use keylime_api::encode_b64;
-use keylime_api::verifier::{AddAgentRequest, OperationalState};
+use keylime_api::verifier::AddAgentRequest;
 use keylime_api::version::ApiVersion;
 use serde_json::Value;
 
 use crate::Tenant;
 use crate::error::TenantError;
+use crate::outcome::{AddOutcome, DeleteOutcome};
 use crate::payload::{self, PayloadSource};
 use crate::policy_options::PolicyOptions;
-use crate::services::DeleteOutcome;
 use crate::settings::Endpoint;
 
 /// What `add` needs beyond the settings (upstream's command-line options).
@@ -38,27 +38,6 @@ pub struct AddRequest {
     pub agent_api_version: Option<ApiVersion>,
     /// `--push-model` (not supported yet).
     pub push_model: bool,
-}
-
-/// A completed enrolment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddOutcome {
-    pub agent_id: String,
-    pub agent: Endpoint,
-    pub agent_api_version: String,
-    /// The identity quote's nonce.
-    pub nonce: String,
-    /// U (and the payload, if any) were posted to the agent.
-    pub key_delivered: bool,
-    /// `/keys/verify` tries until the HMAC matched (with `--verify`).
-    pub key_verified_after: Option<u32>,
-    /// State at the verifier right after the add.
-    pub operational_state: Option<OperationalState>,
-    /// The verifier's name as printed (`Verifier default (…)` in an update, once the delete
-    /// read the agent's status there).
-    pub verifier: String,
-    /// Status reads that did not find the agent yet after the POST.
-    pub status_tries: u32,
 }
 
 /// The request checks that need no peer.

@@ -23,6 +23,7 @@ mod enrol;
 mod error;
 mod http;
 mod named_policies;
+mod outcome;
 pub mod payload;
 pub mod policy;
 pub mod policy_options;
@@ -34,15 +35,14 @@ mod zip;
 
 use std::sync::Arc;
 
-pub use enrol::{AddOutcome, AddRequest};
+pub use enrol::AddRequest;
 pub use error::TenantError;
-pub use named_policies::{PolicyKind, PolicyNames, PolicyReply, PolicyShow};
+pub use outcome::{
+    AddOutcome, AgentStatusReport, BulkReport, DeleteOutcome, IdList, PolicyKind, PolicyNames,
+    PolicyReply, PolicyShow, RegDeleteOutcome, RegistrarStatusReport, StatusReport,
+};
 pub use payload::PayloadSource;
 pub use policy_options::{PolicyOptions, ResolvedPolicies};
-pub use services::{
-    AgentStatusReport, BulkReport, DeleteOutcome, IdList, RegDeleteOutcome, RegistrarStatusReport,
-    StatusReport,
-};
 pub use settings::{ClientTls, Endpoint, RetryPolicy, TenantSettings};
 
 use keylime_pki::{CertificateDer, PrivateKeyDer};

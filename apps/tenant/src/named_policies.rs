@@ -11,91 +11,11 @@ use serde_json::json;
 use crate::Tenant;
 use crate::error::TenantError;
 use crate::http::Reply;
+use crate::outcome::{PolicyKind, PolicyNames, PolicyReply, PolicyShow};
 use crate::policy_options::PolicyOptions;
 use crate::pyjson::PyValue;
 use crate::report;
 use crate::services::whole_answer;
-
-/// Which kind of named policy a command manages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PolicyKind {
-    /// Runtime (IMA) policies, `/allowlists`.
-    Runtime,
-    /// Measured-boot reference states, `/mbpolicies`.
-    MeasuredBoot,
-}
-
-impl PolicyKind {
-    /// The verifier's collection path segment.
-    pub fn collection(self) -> &'static str {
-        match self {
-            PolicyKind::Runtime => "allowlists",
-            PolicyKind::MeasuredBoot => "mbpolicies",
-        }
-    }
-
-    /// `results` key of the name list.
-    pub fn names_key(self) -> &'static str {
-        match self {
-            PolicyKind::Runtime => "runtimepolicy names",
-            PolicyKind::MeasuredBoot => "mbpolicy names",
-        }
-    }
-
-    /// `results` key holding the policy in a show answer.
-    pub fn policy_key(self) -> &'static str {
-        match self {
-            PolicyKind::Runtime => "runtime_policy",
-            PolicyKind::MeasuredBoot => "mb_policy",
-        }
-    }
-
-    /// e.g. `runtime policy`.
-    pub fn describe(self) -> &'static str {
-        match self {
-            PolicyKind::Runtime => "runtime policy",
-            PolicyKind::MeasuredBoot => "measured boot policy",
-        }
-    }
-
-    fn name_option(self) -> &'static str {
-        match self {
-            PolicyKind::Runtime => "--runtime-policy-name",
-            PolicyKind::MeasuredBoot => "--mb-policy-name",
-        }
-    }
-}
-
-/// The answer to add, update or delete.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolicyReply {
-    pub kind: PolicyKind,
-    pub name: String,
-    /// HTTP status (201 for add/update, 204 for delete from upstream's verifier).
-    pub code: u16,
-    /// The verifier's JSON answer; none for an empty body (a 204).
-    pub response: Option<PyValue>,
-}
-
-/// The answer to show.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolicyShow {
-    pub kind: PolicyKind,
-    pub name: String,
-    pub code: u16,
-    pub response: PyValue,
-    /// The stored policy (JSON text, checked to parse), or none.
-    pub policy: Option<String>,
-}
-
-/// The answer to list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolicyNames {
-    pub kind: PolicyKind,
-    pub code: u16,
-    pub response: PyValue,
-    pub names: Vec<String>,
-}
 
 /// `name` as one URL path segment (RFC 3986 unreserved characters kept, the rest
 /// percent-encoded), so a name cannot reach another route.

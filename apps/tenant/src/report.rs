@@ -5,13 +5,13 @@
 
 use serde_json::{Value, json};
 
-use crate::pyjson::PyValue;
-pub use crate::pyjson::python_dumps;
-use crate::settings::Endpoint;
-use crate::{
+use crate::outcome::{
     AddOutcome, AgentStatusReport, BulkReport, DeleteOutcome, IdList, PolicyKind, PolicyNames,
     PolicyReply, PolicyShow, RegDeleteOutcome, RegistrarStatusReport, StatusReport,
 };
+use crate::pyjson::PyValue;
+pub use crate::pyjson::python_dumps;
+use crate::settings::Endpoint;
 
 /// A command's output in both forms.
 #[derive(Debug, Clone, PartialEq)]

@@ -14,113 +14,18 @@ use serde_json::Value;
 use crate::Tenant;
 use crate::error::TenantError;
 use crate::http::Reply;
+use crate::outcome::{
+    AgentStatusReport, BulkReport, DeleteOutcome, IdList, RegDeleteOutcome, RegistrarStatusReport,
+    StatusReport,
+};
 use crate::pyjson::PyValue;
 use crate::report;
-use crate::settings::Endpoint;
 
 /// Keys the upstream tenant requires in a registrar record.
 const REQUIRED_REGISTRAR_KEYS: [&str; 5] = ["aik_tpm", "regcount", "ek_tpm", "ip", "port"];
 /// The optional keys of a registrar record upstream's tenant keeps (`null` when absent),
 /// after the required ones.
 const OPTIONAL_REGISTRAR_KEYS: [&str; 2] = ["mtls_cert", "ekcert"];
-
-/// `regstatus`: the registrar's record of one agent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RegistrarStatusReport {
-    pub agent_id: String,
-    /// Upstream's selection of the registrar's record (the required keys, `mtls_cert`,
-    /// `ekcert`, `provider_keys` when sent) plus `"operational_state": "Registered"`.
-    pub record: PyValue,
-    /// e.g. `Registrar (127.0.0.1:8891)`.
-    pub registrar: String,
-    pub endpoint: Endpoint,
-}
-
-/// `cvstatus`: the verifier's status of one agent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AgentStatusReport {
-    pub agent_id: String,
-    pub operational_state: Option<OperationalState>,
-    /// The verifier's `results` with `operational_state` as its display name.
-    pub results: PyValue,
-    /// The verifier's name as printed with the status, e.g. `Verifier (127.0.0.1:8881)`.
-    pub verifier: String,
-}
-
-impl AgentStatusReport {
-    /// The verifier's name once its status of the agent is known (upstream's tenant takes
-    /// `verifier_id`, `verifier_ip` and `verifier_port` from it): `Verifier default (…)`.
-    pub fn named_verifier(&self) -> String {
-        let field = |k: &str| self.results.get(k).map(PyValue::text);
-        match (
-            field("verifier_id"),
-            field("verifier_ip"),
-            field("verifier_port"),
-        ) {
-            (Some(id), Some(ip), Some(port)) => format!("Verifier {id} ({ip}:{port})"),
-            _ => self.verifier.clone(),
-        }
-    }
-
-    /// `Agent <id> (<ip>:<port>)` from the status, as upstream names the agent once known.
-    pub fn named_agent(&self) -> String {
-        match (self.results.get("ip"), self.results.get("port")) {
-            (Some(PyValue::String(ip)), Some(port)) => {
-                format!("Agent {} ({ip}:{})", self.agent_id, port.text())
-            }
-            _ => format!("Agent {}", self.agent_id),
-        }
-    }
-}
-
-/// `status`: the registrar's record, then the verifier's status (both must have the agent,
-/// as upstream).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatusReport {
-    pub registrar: RegistrarStatusReport,
-    pub verifier: AgentStatusReport,
-}
-
-/// `cvlist` / `reglist`: agent ids, the raw `results` and the whole answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct IdList {
-    pub ids: Vec<String>,
-    pub results: PyValue,
-    /// The whole answer (envelope), in the server's order.
-    pub response: PyValue,
-    /// e.g. `Verifier (127.0.0.1:8881)`.
-    pub source: String,
-    pub endpoint: Endpoint,
-}
-
-/// How `regdelete` ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RegDeleteOutcome {
-    Deleted,
-    /// The registrar did not have the agent (404): upstream's tenant logs the answer and
-    /// succeeds.
-    Absent,
-}
-
-/// `bulkinfo`: every agent's state and the `results` with state names.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BulkReport {
-    pub states: BTreeMap<String, Option<OperationalState>>,
-    pub results: PyValue,
-}
-
-/// How `delete` ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeleteOutcome {
-    /// The verifier deleted the agent at once (200).
-    Deleted,
-    /// The verifier accepted the deletion (202) and it completed after `polls` status checks.
-    DeletedAfterPolling { polls: u32 },
-    /// The verifier did not have the agent.
-    AlreadyAbsent,
-    /// The verifier had the agent but answered the DELETE with 404 (deleted meanwhile).
-    GoneMeanwhile,
-}
 
 /// The `Response code <code>: <status>` line upstream's tenant logs for a refused request
 /// (`keylime_logging.log_http_response`).
