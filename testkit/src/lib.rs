@@ -1,9 +1,4 @@
-//! Development-only harnesses shared by the workspace's tests: where the shared test data
-//! lives, a swtpm process per test, loopback ports reserved across test processes, and a
-//! private PostgreSQL server a test may stop and restart.
-//!
-//! Nothing here is linked into a shipped binary.
-
+#![doc = include_str!("../README.md")]
 use std::path::PathBuf;
 
 pub mod ports;

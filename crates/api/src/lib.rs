@@ -1,10 +1,4 @@
-//! REST wire types shared by every Keylime binary: the v2 response envelope, API versions
-//! and their negotiation, and the request/response bodies of the registrar ([`registrar`]),
-//! the verifier ([`verifier`]) and the pull agent ([`agent`]).
-//!
-//! This crate owns field names and encodings (PROTOCOL.md §0–§3). It does no I/O and holds
-//! no service logic; a field name or status code differing from upstream is a bug here.
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub mod agent;

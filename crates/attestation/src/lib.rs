@@ -1,27 +1,4 @@
-//! keylime-attestation: the attestation engine (ARCHITECTURE.md principle 1).
-//!
-//! [`attest`] is a pure function: quote evidence + a prepared per-agent policy + the prior
-//! per-agent state → a [`Verdict`] (pass, or a [`Failure`] of upstream-compatible
-//! [`FailureEvent`]s with severities) and the next [`AgentState`]. No I/O, no async, no
-//! clock reads; everything the verifier persists or replays is serde-serializable.
-//!
-//! Modules:
-//! * [`quote`] — quote string, AK signature, nonce, PCR digest ([`verify_quote`], also
-//!   usable alone for `/verify/identity`);
-//! * [`ak`] — the AK parsed once, verified with ring on the hot path;
-//! * [`algorithms`] — `accept_tpm_*_algs`;
-//! * [`clock`] — TPM clock rules across quotes (reboots and resumes accepted);
-//! * [`pcr_checks`] — PCR 16 binding, the IMA / measured-boot seam ([`EvidenceCheck`],
-//!   [`PcrClaims`]) and `tpm_policy` evaluation;
-//! * [`tpm_policy`] — the static PCR policy format;
-//! * [`failure`] — event ids, severities (`severity_labels` / `severity_policy`);
-//! * `inputs` — the engine's inputs ([`QuoteEvidence`], [`AgentPolicy`],
-//!   [`PreparedPolicy`]);
-//! * `evidence` — the measured-boot and IMA checks (boot log replay before the MB policy,
-//!   the IMA chain before the runtime policy; incremental IMA progress);
-//! * [`state`] — the per-agent state.
-//!
-//! This crate must not do I/O, read the system clock, or depend on a TPM or database.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub mod ak;

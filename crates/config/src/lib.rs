@@ -1,29 +1,4 @@
-//! Keylime configuration in upstream's formats and option names.
-//!
-//! * Services (`verifier`, `registrar`, `tenant`, `ca`, `logging`) read the
-//!   INI files `/etc/keylime/<c>.conf` plus `<c>.conf.d/` snippets with the
-//!   semantics of Python's `configparser` ([`ini`]), overridden by
-//!   `KEYLIME_<COMPONENT>[_<SECTION>]_<OPTION>` variables.
-//! * The agent reads layered TOML (`agent.conf`, `agent.conf.d/`) and
-//!   `KEYLIME_AGENT_<OPTION>` variables ([`AgentConfig`]).
-//!
-//! Every option has upstream's default (templates 2.6, rust-keylime), so an
-//! empty machine yields a working configuration. Unknown options are logged
-//! at debug level and otherwise ignored. Where files come from is injectable
-//! through [`Sources`]; [`Sources::system`] is the real machine.
-//!
-//! This crate does no I/O beyond reading configuration files and never
-//! creates directories or certificates: it only says where they are.
-//!
-//! ```
-//! use keylime_config::{Sources, VerifierConfig, VerifierMode};
-//! let dir = tempfile::tempdir().unwrap();
-//! let sources = Sources::isolated(dir.path()).with_env("KEYLIME_VERIFIER_MODE", "push");
-//! let cfg = VerifierConfig::load_from(&sources).unwrap();
-//! assert_eq!(cfg.mode, VerifierMode::Push);
-//! assert_eq!(cfg.port, 8881);
-//! ```
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

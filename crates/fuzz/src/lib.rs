@@ -1,25 +1,4 @@
-//! Fuzz entry points: one plain function per fuzz target, each taking the fuzzer's bytes.
-//!
-//! The cargo-fuzz crate in `fuzz/` (outside the workspace, it needs libFuzzer) wraps each
-//! function in `fuzz_target!`; this crate's tests run the committed seed corpora and crash
-//! reproducers (`fuzz/seeds/<target>/`, `fuzz/regressions/<target>/`) through the very same
-//! functions on stable Rust, so every fixed crash stays fixed in the normal suite.
-//!
-//! An entry point never returns an error: it feeds the input to a parser (and to whatever
-//! the services do next with what parses) and asserts the properties that must hold for
-//! every input, e.g. that what parses re-encodes to the same bytes. A panic is a finding.
-//!
-//! Modules, by the crate whose parsers they drive:
-//! * [`tpm`] — `TPM2B_PUBLIC`, `TPMS_ATTEST`, `TPMT_SIGNATURE`, the PCR blob, credential
-//!   blobs and the quote string;
-//! * [`attestation`] — the quote string through the attestation engine;
-//! * [`ima`] — IMA lists (ASCII and binary), the IMA check, runtime policies (JSON, DSSE)
-//!   and legacy allowlists;
-//! * [`eventlog`] — UEFI event logs (parse, replay, decoders, inspection), the
-//!   measured-boot check and reference states;
-//! * [`api`] — REST bodies of the registrar, verifier and agent, and what the services
-//!   parse out of them;
-//! * [`pki`] — EK certificates (PEM or DER bundles) and their chain validation.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub mod api;

@@ -1,12 +1,4 @@
-//! Secure-payload cryptography shared by the tenant, the verifier and the agent
-//! (PROTOCOL.md §4.6 and §7).
-//!
-//! This crate owns the bootstrap-key split (K = U ⊕ V), the key check tag
-//! (HMAC-SHA384), the payload encryption (AES-256-GCM with a 16-byte IV, upstream's
-//! layout), the RSA-OAEP-SHA1 key transport to the agent's payload key, and the
-//! RSA-PSS signatures of revocation messages. Everything here is a pure function: no
-//! files, no network, no logging of key material. Malformed input of any kind yields a
-//! [`PayloadError`], never a panic.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 mod bootstrap;

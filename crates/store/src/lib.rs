@@ -1,23 +1,4 @@
-//! Persistence for Keylime services over sqlx: SQLite (embedded default), PostgreSQL and
-//! MySQL/MariaDB.
-//!
-//! This crate owns the storage schema (migrations under `migrations/{sqlite,postgres,mysql}`,
-//! one direction, never edited after landing) and every query. It must not know about HTTP,
-//! TPM structures or policy: callers hand it validated domain values and get them back.
-//! One module per table group: [`registrar`] and [`verifier`].
-//!
-//! ```no_run
-//! # async fn demo() -> Result<(), keylime_store::StoreError> {
-//! use keylime_store::{DatabaseUrl, Store, StoreOptions};
-//! let url = DatabaseUrl::parse("sqlite", std::path::Path::new("/var/lib/keylime/reg_data.sqlite"))?;
-//! let store = Store::connect(&url, &StoreOptions::default()).await?;
-//! let ids = store.registrar().list_ids().await?;
-//! # let _ = ids;
-//! store.close().await;
-//! # Ok(())
-//! # }
-//! ```
-
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 mod error;

@@ -1,14 +1,4 @@
-//! keylime-tpm: a pure-Rust TPM 2.0 client and the off-TPM structures and crypto Keylime
-//! needs.
-//!
-//! Off-TPM (no TPM required; used by the registrar and verifier): [`Public`] (keys, names,
-//! SPKI), [`make_credential`], [`Attest`], [`Signature`] and [`verify_signature`],
-//! [`PcrSelection`], [`pcr_blob`] and [`quote`] (the Keylime quote string), [`kdfa`]/[`kdfe`].
-//!
-//! On-TPM: [`Tpm`] (blocking client over [`Tcti`]: `/dev/tpmrm0`, `/dev/tpm0` or swtpm).
-//!
-//! This crate must not depend on any C TPM library; all TPM structures it needs are
-//! marshalled here.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 pub mod alg;
