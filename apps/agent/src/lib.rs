@@ -8,8 +8,8 @@
 //! `key_exchange`, `secure_payload` and `revocation`.
 #![forbid(unsafe_code)]
 
+pub mod agent_id;
 pub mod backoff;
-pub mod identity;
 pub mod key_exchange;
 pub mod mtls;
 pub mod payload_key;

@@ -13,8 +13,8 @@ use keylime_api::{ApiVersion, RegisterRequest};
 use keylime_config::AgentConfig;
 use keylime_tpm::Tcti;
 
+use crate::agent_id::resolve_agent_id;
 use crate::backoff::RetryPolicy;
-use crate::identity::resolve_agent_id;
 use crate::mtls::{self, MTLS_DISABLED, ServerIdentity};
 use crate::registrar_client::{RegistrarClient, RegistrarEndpoint};
 use crate::registration::{Registration, register_and_activate};

@@ -12,7 +12,7 @@ use keylime_config::{AgentConfig, EkHandleSetting};
 use keylime_tpm::{AkBlob, CredentialBlob, EkAlg, HashAlg, KeyHandle, SignAlg, Tpm, TpmError};
 use thiserror::Error;
 
-use crate::identity::pem_encode;
+use crate::agent_id::pem_encode;
 use crate::state::{AgentData, FORMAT_VERSION, StateError};
 
 /// Which EK the agent uses.

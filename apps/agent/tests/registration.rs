@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
-use keylime_agent::{identity, register_once, run_with_tcti};
+use keylime_agent::{agent_id, register_once, run_with_tcti};
 use keylime_config::{EkHandleSetting, UuidSetting};
 use keylime_tpm::{Public, PublicKey};
 
@@ -172,7 +172,7 @@ async fn hash_ek_uuid_is_the_digest_of_the_ek_pem() {
 
     let registered = register_once(&config, tpm.tcti()).await.unwrap();
     let spki = public_of(&registered.ek_tpm).spki_der().unwrap();
-    assert_eq!(registered.agent_id, identity::hash_ek(&spki));
+    assert_eq!(registered.agent_id, agent_id::hash_ek(&spki));
     assert_eq!(registered.agent_id.len(), 64);
     assert!(
         registrar_record(&registrar, &registered.agent_id)

@@ -3,7 +3,7 @@
 //! record), activate (constant-time tag check, compare-and-set; a wrong tag deletes a
 //! never-activated record but only discards a held re-registration), and the admin
 //! list/show/delete. Handlers stay thin: parsing and checks live in
-//! [`crate::identity`], persistence in `keylime-store`.
+//! [`crate::registration_checks`], persistence in `keylime-store`.
 
 use axum::body::Bytes;
 use axum::http::StatusCode;
@@ -18,7 +18,7 @@ use rand::distributions::Alphanumeric;
 use subtle::ConstantTimeEq as _;
 
 use crate::error::{ApiError, json_response};
-use crate::identity::{CheckedIdentity, KeyAndCert, check_registration, der_to_pem};
+use crate::registration_checks::{CheckedRegistration, KeyAndCert, check_registration, der_to_pem};
 use crate::state::AppState;
 
 /// Length of the MakeCredential secret, `[A-Za-z0-9]` (§3.1).
@@ -89,7 +89,11 @@ pub async fn register(
     }
 }
 
-fn stored_record(checked: CheckedIdentity, req: &RegisterRequest, key: String) -> RegistrarAgent {
+fn stored_record(
+    checked: CheckedRegistration,
+    req: &RegisterRequest,
+    key: String,
+) -> RegistrarAgent {
     let split = |pair: Option<KeyAndCert>| match pair {
         Some(p) => (Some(p.tpm2b), Some(p.cert_der)),
         None => (None, None),

@@ -8,11 +8,10 @@
 #![forbid(unsafe_code)]
 
 mod agents;
-mod config;
 mod error;
 mod http;
-pub mod identity;
 pub mod openapi;
+pub mod registration_checks;
 use keylime_web::listener;
 mod routes;
 mod service;
@@ -31,11 +30,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use error::ApiError;
-pub use identity::TpmIdentity;
+pub use registration_checks::TpmIdentity;
 pub use settings::{DEFAULT_MAX_BODY_BYTES, DEFAULT_REQUEST_TIMEOUT, RegistrarSettings, TlsSetup};
 
 use crate::http::RequestLimits;
-use crate::identity::IdentityPolicy;
+use crate::registration_checks::RegistrationPolicy;
 use crate::state::AppState;
 use crate::vendor_cas::VendorCaStore;
 
@@ -93,7 +92,7 @@ pub async fn start(settings: RegistrarSettings) -> anyhow::Result<RunningRegistr
         .await
         .with_context(|| format!("opening the registrar database {}", settings.database_url))?;
 
-    let policy = IdentityPolicy {
+    let policy = RegistrationPolicy {
         require_ek_cert: settings.require_ek_cert,
         tpm_identity: settings.tpm_identity,
         cert_store: load_cert_store(&settings),

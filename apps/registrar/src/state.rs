@@ -4,7 +4,7 @@
 
 use keylime_store::Store;
 
-use crate::identity::IdentityPolicy;
+use crate::registration_checks::RegistrationPolicy;
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -12,7 +12,7 @@ pub struct AppState {
     /// The database.
     pub store: Store,
     /// Registration checks.
-    pub policy: IdentityPolicy,
+    pub policy: RegistrationPolicy,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
 }

@@ -1,6 +1,8 @@
 //! The registrar's runtime settings: listeners, TLS material, database, registration
 //! policy and request limits. Built from upstream-format configuration
-//! ([`RegistrarSettings::from_config`]) or directly (tests, embedding).
+//! ([`RegistrarSettings::from_config`], in `from_config`) or directly (tests, embedding).
+
+mod from_config;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -10,7 +12,7 @@ use keylime_pki::CaOptions;
 use keylime_store::{DatabaseUrl, StoreOptions};
 use keylime_web::limits::ConnectionLimits;
 
-use crate::identity::TpmIdentity;
+use crate::registration_checks::TpmIdentity;
 
 /// Default largest request body (registration bodies are a few KiB).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;

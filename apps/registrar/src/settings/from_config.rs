@@ -15,8 +15,8 @@ use keylime_config::{
 use keylime_pki::{CaOptions, KeyAlgorithm};
 use keylime_store::{DatabaseUrl, StoreOptions};
 
-use crate::identity::TpmIdentity;
-use crate::settings::{DEFAULT_MAX_BODY_BYTES, RegistrarSettings, TlsSetup};
+use super::{DEFAULT_MAX_BODY_BYTES, RegistrarSettings, TlsSetup};
+use crate::registration_checks::TpmIdentity;
 
 /// The generated registrar CA directory under `$KEYLIME_DIR`.
 const REG_CA_DIR: &str = "reg_ca";
@@ -69,7 +69,7 @@ impl RegistrarSettings {
                 keylime_config::TpmIdentity::IakIdevid => TpmIdentity::IakIdevid,
             },
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            request_timeout: crate::settings::DEFAULT_REQUEST_TIMEOUT,
+            request_timeout: super::DEFAULT_REQUEST_TIMEOUT,
             connections: keylime_web::limits::ConnectionLimits::from_config(&reg.connections),
         })
     }

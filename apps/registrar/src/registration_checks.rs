@@ -42,7 +42,7 @@ impl TpmIdentity {
 
 /// What a registration is checked against.
 #[derive(Debug, Default)]
-pub struct IdentityPolicy {
+pub struct RegistrationPolicy {
     /// `[tenant] require_ek_cert`: an EK certificate must be sent and chain to the store.
     pub require_ek_cert: bool,
     /// `[registrar] tpm_identity`.
@@ -53,7 +53,7 @@ pub struct IdentityPolicy {
 
 /// Why a registration body was refused. Each message names the field and the defect.
 #[derive(Debug, thiserror::Error)]
-pub enum IdentityError {
+pub enum RegistrationError {
     /// No usable agent id.
     #[error("agent id is missing (give it in the path or as 'agent_id')")]
     MissingAgentId,
@@ -146,7 +146,7 @@ pub struct KeyAndCert {
 
 /// A registration that passed every check, ready for MakeCredential and storage.
 #[derive(Debug)]
-pub struct CheckedIdentity {
+pub struct CheckedRegistration {
     /// The agent id (path id wins over the body's).
     pub agent_id: String,
     /// The parsed EK.
@@ -171,8 +171,8 @@ pub struct CheckedIdentity {
 pub fn check_registration(
     path_id: Option<&str>,
     req: &RegisterRequest,
-    policy: &IdentityPolicy,
-) -> Result<CheckedIdentity, IdentityError> {
+    policy: &RegistrationPolicy,
+) -> Result<CheckedRegistration, RegistrationError> {
     let agent_id = check_agent_id(path_id.or(req.agent_id.as_deref()))?;
 
     let aik_tpm = required_binary("aik_tpm", req.aik_tpm.as_deref(), "")?;
@@ -192,7 +192,7 @@ pub fn check_registration(
         check_key_matches("ek_tpm", &ek, "ekcert", der)?;
     }
     if policy.require_ek_cert {
-        let der = ekcert.as_deref().ok_or(IdentityError::Missing {
+        let der = ekcert.as_deref().ok_or(RegistrationError::Missing {
             field: "ekcert",
             why: " by configuration (require_ek_cert = true)",
         })?;
@@ -217,13 +217,13 @@ pub fn check_registration(
         } else {
             "iak_tpm"
         };
-        return Err(IdentityError::Missing {
+        return Err(RegistrationError::Missing {
             field,
             why: " when an IAK or IDevID is provided",
         });
     }
     if policy.tpm_identity == TpmIdentity::IakIdevid && iak.is_none() {
-        return Err(IdentityError::Missing {
+        return Err(RegistrationError::Missing {
             field: "iak_tpm",
             why: " by configuration (tpm_identity = iak_idevid)",
         });
@@ -237,7 +237,7 @@ pub fn check_registration(
     let mtls_cert = check_mtls_cert(req.mtls_cert.as_deref())?;
     check_contact(req.ip.as_deref(), req.port)?;
 
-    Ok(CheckedIdentity {
+    Ok(CheckedRegistration {
         agent_id,
         ek,
         ek_tpm,
@@ -250,28 +250,28 @@ pub fn check_registration(
     })
 }
 
-fn check_agent_id(id: Option<&str>) -> Result<String, IdentityError> {
+fn check_agent_id(id: Option<&str>) -> Result<String, RegistrationError> {
     let id = id
         .filter(|s| !s.is_empty())
-        .ok_or(IdentityError::MissingAgentId)?;
+        .ok_or(RegistrationError::MissingAgentId)?;
     if !keylime_api::is_valid_agent_id(id) {
-        return Err(IdentityError::BadAgentId);
+        return Err(RegistrationError::BadAgentId);
     }
     Ok(id.to_owned())
 }
 
 /// The contact address and port, checked as the store will (no database error later).
-fn check_contact(ip: Option<&str>, port: Option<u16>) -> Result<(), IdentityError> {
+fn check_contact(ip: Option<&str>, port: Option<u16>) -> Result<(), RegistrationError> {
     if let Some(ip) = ip {
         let usable = !ip.is_empty()
             && ip.len() <= MAX_IP_CHARS
             && !ip.chars().any(|c| c.is_whitespace() || c.is_control());
         if !usable {
-            return Err(IdentityError::BadIp);
+            return Err(RegistrationError::BadIp);
         }
     }
     if port == Some(0) {
-        return Err(IdentityError::PortZero);
+        return Err(RegistrationError::PortZero);
     }
     Ok(())
 }
@@ -284,36 +284,38 @@ fn required_binary(
     field: &'static str,
     value: Option<&str>,
     why: &'static str,
-) -> Result<Vec<u8>, IdentityError> {
-    let text = present(value).ok_or(IdentityError::Missing { field, why })?;
-    decode_binary(text).map_err(|e| IdentityError::Encoding {
+) -> Result<Vec<u8>, RegistrationError> {
+    let text = present(value).ok_or(RegistrationError::Missing { field, why })?;
+    decode_binary(text).map_err(|e| RegistrationError::Encoding {
         field,
         reason: e.to_string(),
     })
 }
 
-fn parse_public(field: &'static str, bytes: &[u8]) -> Result<Public, IdentityError> {
-    let public = Public::from_tpm2b(bytes).map_err(|e| IdentityError::TpmPublic {
+fn parse_public(field: &'static str, bytes: &[u8]) -> Result<Public, RegistrationError> {
+    let public = Public::from_tpm2b(bytes).map_err(|e| RegistrationError::TpmPublic {
         field,
         reason: e.to_string(),
     })?;
     // Only RSA and ECC keys are usable (a SubjectPublicKeyInfo must exist).
-    public.spki_der().map_err(|e| IdentityError::TpmPublic {
-        field,
-        reason: e.to_string(),
-    })?;
+    public
+        .spki_der()
+        .map_err(|e| RegistrationError::TpmPublic {
+            field,
+            reason: e.to_string(),
+        })?;
     Ok(public)
 }
 
 /// An AK must be a restricted signing key that cannot decrypt.
-fn check_ak_attributes(attributes: u32) -> Result<(), IdentityError> {
+fn check_ak_attributes(attributes: u32) -> Result<(), RegistrationError> {
     let restricted_signing = attributes & TPMA_RESTRICTED != 0
         && attributes & TPMA_SIGN_ENCRYPT != 0
         && attributes & TPMA_DECRYPT == 0;
     if restricted_signing {
         Ok(())
     } else {
-        Err(IdentityError::AkNotRestrictedSigning { attributes })
+        Err(RegistrationError::AkNotRestrictedSigning { attributes })
     }
 }
 
@@ -321,11 +323,11 @@ fn check_ak_attributes(attributes: u32) -> Result<(), IdentityError> {
 fn optional_cert(
     field: &'static str,
     value: Option<&str>,
-) -> Result<Option<Vec<u8>>, IdentityError> {
+) -> Result<Option<Vec<u8>>, RegistrationError> {
     let Some(text) = present(value) else {
         return Ok(None);
     };
-    let bad = |reason: String| IdentityError::Certificate { field, reason };
+    let bad = |reason: String| RegistrationError::Certificate { field, reason };
     let der = if text.contains("-----BEGIN") {
         keylime_pki::pem_or_der_to_der_list(text.as_bytes())
             .map_err(|e| bad(e.to_string()))?
@@ -345,20 +347,21 @@ fn check_key_matches(
     key: &Public,
     cert_field: &'static str,
     cert_der: &[u8],
-) -> Result<(), IdentityError> {
-    let cert_spki =
-        keylime_pki::ek_cert_public_key_spki(cert_der).map_err(|e| IdentityError::Certificate {
+) -> Result<(), RegistrationError> {
+    let cert_spki = keylime_pki::ek_cert_public_key_spki(cert_der).map_err(|e| {
+        RegistrationError::Certificate {
             field: cert_field,
             reason: e.to_string(),
-        })?;
-    let key_spki = key.spki_der().map_err(|e| IdentityError::TpmPublic {
+        }
+    })?;
+    let key_spki = key.spki_der().map_err(|e| RegistrationError::TpmPublic {
         field: key_field,
         reason: e.to_string(),
     })?;
     if cert_spki == key_spki {
         Ok(())
     } else {
-        Err(IdentityError::KeyMismatch {
+        Err(RegistrationError::KeyMismatch {
             key_field,
             cert_field,
         })
@@ -368,18 +371,20 @@ fn check_key_matches(
 fn check_trusted(
     field: &'static str,
     der: &[u8],
-    policy: &IdentityPolicy,
-) -> Result<(), IdentityError> {
+    policy: &RegistrationPolicy,
+) -> Result<(), RegistrationError> {
     let store = policy
         .cert_store
         .as_ref()
-        .ok_or(IdentityError::NoCertStore { field })?
+        .ok_or(RegistrationError::NoCertStore { field })?
         .current()
-        .map_err(|reason| IdentityError::Untrusted { field, reason })?;
-    store.verify(der).map_err(|e| IdentityError::Untrusted {
-        field,
-        reason: e.to_string(),
-    })?;
+        .map_err(|reason| RegistrationError::Untrusted { field, reason })?;
+    store
+        .verify(der)
+        .map_err(|e| RegistrationError::Untrusted {
+            field,
+            reason: e.to_string(),
+        })?;
     Ok(())
 }
 
@@ -388,20 +393,20 @@ fn optional_key_and_cert(
     key_field: &'static str,
     cert: Option<&str>,
     cert_field: &'static str,
-) -> Result<Option<KeyAndCert>, IdentityError> {
+) -> Result<Option<KeyAndCert>, RegistrationError> {
     let cert_der = optional_cert(cert_field, cert)?;
     match (present(key), cert_der) {
         (None, None) => Ok(None),
-        (Some(_), None) => Err(IdentityError::Missing {
+        (Some(_), None) => Err(RegistrationError::Missing {
             field: cert_field,
             why: " when IDevID/IAK key is provided",
         }),
-        (None, Some(_)) => Err(IdentityError::Missing {
+        (None, Some(_)) => Err(RegistrationError::Missing {
             field: key_field,
             why: " when IDevID/IAK certificate is provided",
         }),
         (Some(text), Some(der)) => {
-            let tpm2b = decode_binary(text).map_err(|e| IdentityError::Encoding {
+            let tpm2b = decode_binary(text).map_err(|e| RegistrationError::Encoding {
                 field: key_field,
                 reason: e.to_string(),
             })?;
@@ -416,7 +421,7 @@ fn optional_key_and_cert(
 }
 
 /// `mtls_cert`: `"disabled"` is kept; a certificate is stored as PEM.
-fn check_mtls_cert(value: Option<&str>) -> Result<Option<String>, IdentityError> {
+fn check_mtls_cert(value: Option<&str>) -> Result<Option<String>, RegistrationError> {
     match present(value) {
         None => Ok(None),
         Some("disabled") => Ok(Some("disabled".to_owned())),
@@ -457,7 +462,7 @@ mod tests {
         ] {
             assert!(matches!(
                 check_ak_attributes(bad),
-                Err(IdentityError::AkNotRestrictedSigning { .. })
+                Err(RegistrationError::AkNotRestrictedSigning { .. })
             ));
         }
     }
@@ -466,24 +471,24 @@ mod tests {
     fn agent_id_rules() {
         assert!(matches!(
             check_agent_id(None),
-            Err(IdentityError::MissingAgentId)
+            Err(RegistrationError::MissingAgentId)
         ));
         assert!(matches!(
             check_agent_id(Some("")),
-            Err(IdentityError::MissingAgentId)
+            Err(RegistrationError::MissingAgentId)
         ));
         assert!(matches!(
             check_agent_id(Some("a\nb")),
-            Err(IdentityError::BadAgentId)
+            Err(RegistrationError::BadAgentId)
         ));
         assert!(matches!(
             check_agent_id(Some(&"x".repeat(81))),
-            Err(IdentityError::BadAgentId)
+            Err(RegistrationError::BadAgentId)
         ));
         for spaced in ["a b", " abc", "abc\t"] {
             assert!(matches!(
                 check_agent_id(Some(spaced)),
-                Err(IdentityError::BadAgentId)
+                Err(RegistrationError::BadAgentId)
             ));
         }
         assert_eq!(check_agent_id(Some("abc")).unwrap(), "abc");
@@ -497,12 +502,12 @@ mod tests {
         for ip in ["", "a b", "1.2.3.4\n", &"1".repeat(256)] {
             assert!(matches!(
                 check_contact(Some(ip), None),
-                Err(IdentityError::BadIp)
+                Err(RegistrationError::BadIp)
             ));
         }
         assert!(matches!(
             check_contact(None, Some(0)),
-            Err(IdentityError::PortZero)
+            Err(RegistrationError::PortZero)
         ));
     }
 
