@@ -519,7 +519,16 @@ async fn dropped_register_future_leaves_row_unchanged(db: TestDb) {
         activation_key: Some("ZHJvcHBlZA==".into()),
         ..first.clone()
     };
-    assert_eq!(store.connections_in_use(), 0);
+    // A connection goes back to the pool on a task of its own: wait until those of the
+    // calls above are back, so that one in use below is the registration's.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.connections_in_use() != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a connection of the earlier calls never went back to the pool"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let task = {
         let store = store.clone();
         let second = second.clone();
