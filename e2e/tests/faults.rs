@@ -36,6 +36,25 @@ fn use_postgres(dep: &Deployment, pg: &PrivatePostgres) {
     }
 }
 
+/// Enrols the agent with a PCR policy of zeros for [`POLICY_PCR`]; asserts the tenant
+/// succeeded.
+async fn enrol_with_pcr_policy(dep: &Deployment) {
+    let zeros = "0".repeat(64);
+    let policy = format!("{{\"{POLICY_PCR}\": [\"{zeros}\"]}}");
+    let (ok, added) = dep
+        .tenant(&["-c", "add", "-u", AGENT_ID, "--tpm_policy", &policy])
+        .await;
+    assert!(ok, "tenant add: {added}");
+}
+
+/// A status of an agent in Get Quote with at least `min` attestations.
+fn attesting(min: u64) -> impl Fn(&serde_json::Value) -> bool {
+    move |s| {
+        s["operational_state"] == "Get Quote"
+            && s["attestation_count"].as_u64().is_some_and(|n| n >= min)
+    }
+}
+
 /// Polls the agent's verifier status until `done` holds; on timeout panics with the last
 /// answer and the verifier's log.
 async fn wait_status(
@@ -83,18 +102,7 @@ async fn postgres_stopped_and_restarted_under_running_services() {
     let (config, _) = dep.write_agent_config(&work.path().join("agent"), AGENT_ID);
     let _agent = spawn_agent("agent", &config, &tpm.tcti_string(), work.path()).await;
 
-    let zeros = "0".repeat(64);
-    let policy = format!("{{\"{POLICY_PCR}\": [\"{zeros}\"]}}");
-    let (ok, added) = dep
-        .tenant(&["-c", "add", "-u", AGENT_ID, "--tpm_policy", &policy])
-        .await;
-    assert!(ok, "tenant add: {added}");
-    let attesting = |min: u64| {
-        move |s: &serde_json::Value| {
-            s["operational_state"] == "Get Quote"
-                && s["attestation_count"].as_u64().is_some_and(|n| n >= min)
-        }
-    };
+    enrol_with_pcr_policy(&dep).await;
     let before = wait_status(&dep, &verifier, LIMIT, "two attestations", attesting(2)).await;
     let count_before = before["attestation_count"].as_u64().unwrap();
 
@@ -212,18 +220,7 @@ async fn sqlite_disk_full_under_running_services() {
     let (mut verifier, mut registrar) = dep.start_servers().await;
     let (config, _) = dep.write_agent_config(&work.path().join("agent"), AGENT_ID);
     let _agent = spawn_agent("agent", &config, &tpm.tcti_string(), work.path()).await;
-    let zeros = "0".repeat(64);
-    let policy = format!("{{\"{POLICY_PCR}\": [\"{zeros}\"]}}");
-    let (ok, added) = dep
-        .tenant(&["-c", "add", "-u", AGENT_ID, "--tpm_policy", &policy])
-        .await;
-    assert!(ok, "tenant add: {added}");
-    let attesting = |min: u64| {
-        move |s: &serde_json::Value| {
-            s["operational_state"] == "Get Quote"
-                && s["attestation_count"].as_u64().is_some_and(|n| n >= min)
-        }
-    };
+    enrol_with_pcr_policy(&dep).await;
     wait_status(&dep, &verifier, LIMIT, "two attestations", attesting(2)).await;
 
     let filler = disk.fill();
@@ -277,17 +274,8 @@ async fn tpm_killed_under_a_running_agent() {
     let (verifier, _registrar) = dep.start_servers().await;
     let (config, _) = dep.write_agent_config(&work.path().join("agent"), AGENT_ID);
     let mut agent = spawn_agent("agent", &config, &tpm.tcti_string(), work.path()).await;
-    let zeros = "0".repeat(64);
-    let policy = format!("{{\"{POLICY_PCR}\": [\"{zeros}\"]}}");
-    let (ok, added) = dep
-        .tenant(&["-c", "add", "-u", AGENT_ID, "--tpm_policy", &policy])
-        .await;
-    assert!(ok, "tenant add: {added}");
-    wait_status(&dep, &verifier, LIMIT, "two attestations", |s| {
-        s["operational_state"] == "Get Quote"
-            && s["attestation_count"].as_u64().is_some_and(|n| n >= 2)
-    })
-    .await;
+    enrol_with_pcr_policy(&dep).await;
+    wait_status(&dep, &verifier, LIMIT, "two attestations", attesting(2)).await;
 
     tpm.kill();
     let failed = wait_status(&dep, &verifier, LIMIT, "the agent failed", |s| {
