@@ -210,6 +210,14 @@ impl Service {
         self.child.try_wait().ok().flatten()
     }
 
+    /// Panics with the process's output if it has exited (`what` says when it should not
+    /// have).
+    pub fn assert_running(&mut self, what: &str) {
+        if let Some(status) = self.exited() {
+            panic!("{} exited ({status}) {what}:\n{}", self.name, self.output());
+        }
+    }
+
     /// `Err` with its output when the process could not bind a port (whether it exited or,
     /// as the agent does, kept running without that listener); panics with its output if it
     /// exited for any other reason.

@@ -73,16 +73,8 @@ async fn registrar_and_verifier_apis_hold_under_schemathesis() {
     }
 
     // Both services survived and still answer.
-    assert!(
-        verifier.exited().is_none(),
-        "verifier exited:\n{}",
-        verifier.output()
-    );
-    assert!(
-        registrar.exited().is_none(),
-        "registrar exited:\n{}",
-        registrar.output()
-    );
+    verifier.assert_running("under the API fuzzer");
+    registrar.assert_running("under the API fuzzer");
     let r = plain_client()
         .get(format!("http://127.0.0.1:{}/version", d.registrar_port))
         .send()

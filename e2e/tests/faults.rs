@@ -83,16 +83,6 @@ async fn wait_status(
     }
 }
 
-fn assert_running(svc: &mut Service, pg: &PrivatePostgres) {
-    assert!(
-        svc.exited().is_none(),
-        "{} exited:\n{}\npostgres log:\n{}",
-        svc.name,
-        svc.output(),
-        pg.log()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_and_restarted_under_running_services() {
     let pg = PrivatePostgres::start();
@@ -122,8 +112,14 @@ async fn postgres_stopped_and_restarted_under_running_services() {
         },
     )
     .await;
-    assert_running(&mut verifier, &pg);
-    assert_running(&mut registrar, &pg);
+    verifier.assert_running(&format!(
+        "around the database outage; postgres log:\n{}",
+        pg.log()
+    ));
+    registrar.assert_running(&format!(
+        "around the database outage; postgres log:\n{}",
+        pg.log()
+    ));
 
     pg.start_again();
     let after = wait_status(
@@ -137,8 +133,14 @@ async fn postgres_stopped_and_restarted_under_running_services() {
     assert_eq!(after["attestation_status"], "PASS", "{after}");
     let (ok, reg) = dep.tenant(&["-c", "regstatus", "-u", AGENT_ID]).await;
     assert!(ok, "registrar lost the agent: {reg}");
-    assert_running(&mut verifier, &pg);
-    assert_running(&mut registrar, &pg);
+    verifier.assert_running(&format!(
+        "around the database outage; postgres log:\n{}",
+        pg.log()
+    ));
+    registrar.assert_running(&format!(
+        "around the database outage; postgres log:\n{}",
+        pg.log()
+    ));
 
     // Still caught after the outage.
     let extended = std::process::Command::new("tpm2_pcrextend")
@@ -236,16 +238,8 @@ async fn sqlite_disk_full_under_running_services() {
     // Reads still work; the count stands where the last write left it.
     let stalled = wait_status(&dep, &verifier, LIMIT, "status while full", |_| true).await;
     let count = stalled["attestation_count"].as_u64().unwrap();
-    assert!(
-        verifier.exited().is_none(),
-        "verifier exited:\n{}",
-        verifier.output()
-    );
-    assert!(
-        registrar.exited().is_none(),
-        "registrar exited:\n{}",
-        registrar.output()
-    );
+    verifier.assert_running("under the fault");
+    registrar.assert_running("under the fault");
 
     std::fs::remove_file(&filler).unwrap();
     let after = wait_status(
@@ -259,11 +253,7 @@ async fn sqlite_disk_full_under_running_services() {
     assert_eq!(after["attestation_status"], "PASS", "{after}");
     let (ok, reg) = dep.tenant(&["-c", "regstatus", "-u", AGENT_ID]).await;
     assert!(ok, "registrar lost the agent: {reg}");
-    assert!(
-        verifier.exited().is_none(),
-        "verifier exited:\n{}",
-        verifier.output()
-    );
+    verifier.assert_running("under the fault");
     drop((verifier, registrar));
     drop(disk);
 }
