@@ -11,6 +11,13 @@ use std::time::Duration;
 use crate::{Clashes, PortClash, Service, bin, move_port, reserve_port, spawn_agent, wait_serving};
 use keylime_testkit::swtpm::Swtpm;
 
+/// Which of the deployment's servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    Verifier,
+    Registrar,
+}
+
 /// Ports and files of one deployment.
 pub struct Deployment {
     pub dir: PathBuf,
@@ -100,6 +107,20 @@ impl Deployment {
     /// The verifier's generated CA directory.
     pub fn cv_ca(&self) -> PathBuf {
         self.keylime_dir().join("cv_ca")
+    }
+
+    /// `GET path` (e.g. `/v2.6/agents/ID`) on the verifier, or on the registrar's TLS port,
+    /// with the deployment's client certificate (from `cv_ca`, as the tenant uses).
+    pub async fn admin_get(&self, service: Server, path: &str) -> reqwest::Response {
+        let port = match service {
+            Server::Verifier => self.verifier_port,
+            Server::Registrar => self.registrar_tls_port,
+        };
+        crate::tls_dir_client(&self.cv_ca(), true)
+            .get(format!("https://127.0.0.1:{port}{path}"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path} on the {service:?}: {e}"))
     }
 
     /// Environment shared by the services and the tenant.

@@ -337,21 +337,7 @@ impl RegistrarDeployment {
 
     /// An HTTPS client for the admin port, with or without the generated client certificate.
     pub fn admin_client(&self, with_client_cert: bool) -> reqwest::Client {
-        let tls = self.tls_dir();
-        let cas = keylime_pki::load_certs(&tls.join("cacert.crt")).expect("registrar CA");
-        let identity = with_client_cert.then(|| {
-            (
-                keylime_pki::load_certs(&tls.join("client-cert.crt")).expect("client cert"),
-                keylime_pki::load_key(&tls.join("client-private.pem")).expect("client key"),
-            )
-        });
-        let config: Arc<rustls::ClientConfig> =
-            keylime_pki::client_config(cas, identity).expect("client config");
-        reqwest::Client::builder()
-            .use_preconfigured_tls((*config).clone())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("https client")
+        tls_dir_client(&self.tls_dir(), with_client_cert)
     }
 
     /// `GET /v2.6/agents/{id}` on the admin port: HTTP status and JSON body.
@@ -362,6 +348,25 @@ impl RegistrarDeployment {
         let body = resp.json().await.unwrap_or(serde_json::Value::Null);
         (status, body)
     }
+}
+
+/// An HTTPS client trusting the CA of a generated TLS directory (`cacert.crt`), presenting
+/// its client certificate (`client-cert.crt`, `client-private.pem`) if asked.
+pub fn tls_dir_client(tls: &Path, with_client_cert: bool) -> reqwest::Client {
+    let cas = keylime_pki::load_certs(&tls.join("cacert.crt")).expect("CA certificate");
+    let identity = with_client_cert.then(|| {
+        (
+            keylime_pki::load_certs(&tls.join("client-cert.crt")).expect("client cert"),
+            keylime_pki::load_key(&tls.join("client-private.pem")).expect("client key"),
+        )
+    });
+    let config: Arc<rustls::ClientConfig> =
+        keylime_pki::client_config(cas, identity).expect("client config");
+    reqwest::Client::builder()
+        .use_preconfigured_tls((*config).clone())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("https client")
 }
 
 /// An HTTP client for plain-HTTP endpoints (reqwest needs a rustls provider even then).

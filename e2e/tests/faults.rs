@@ -1,7 +1,8 @@
 //! Faults under running services, with the real binaries, swtpm and mTLS on loopback: the
 //! verifier's and registrar's PostgreSQL server stopped and started again, and the disk
 //! holding their SQLite files full, while an agent is being attested. Neither service may
-//! exit; the failure is logged; once the database is back, attestation resumes where it
+//! exit; the failure is logged (and, for the stopped server, answered with 503 and
+//! `Retry-After`); once the database is back, attestation resumes where it
 //! was, nothing enrolled or registered is lost, and a tampered agent is still caught. And
 //! the agent's TPM killed under it: the agent stays up, answers 500 and logs why it cannot
 //! quote; the verifier retries (a 500 is transient, as upstream's rule has it), then
@@ -9,7 +10,7 @@
 
 use std::time::Duration;
 
-use keylime_e2e::deployment::Deployment;
+use keylime_e2e::deployment::{Deployment, Server};
 use keylime_e2e::{Service, spawn_agent, wait_until};
 use keylime_testkit::postgres::PrivatePostgres;
 
@@ -83,6 +84,31 @@ async fn wait_status(
     }
 }
 
+fn agent_path() -> String {
+    format!("/v2.6/agents/{AGENT_ID}")
+}
+
+/// `GET` of the agent on `server` answers 503 with `Retry-After` and an error envelope
+/// that names the database.
+async fn assert_unavailable(dep: &Deployment, server: Server) {
+    let resp = dep.admin_get(server, &agent_path()).await;
+    let status = resp.status().as_u16();
+    let retry_after = resp.headers().get("retry-after").cloned();
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    assert_eq!(status, 503, "{server:?} without its database: {body}");
+    assert!(
+        retry_after.is_some_and(|v| v.to_str().is_ok_and(|s| s.parse::<u64>().is_ok())),
+        "{server:?}: 503 without a Retry-After in seconds"
+    );
+    assert_eq!(body["code"], 503, "{body}");
+    assert!(
+        body["status"]
+            .as_str()
+            .is_some_and(|s| s.contains("database cannot be reached")),
+        "{server:?}: the reason names the database: {body}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_stopped_and_restarted_under_running_services() {
     let pg = PrivatePostgres::start();
@@ -96,12 +122,12 @@ async fn postgres_stopped_and_restarted_under_running_services() {
     let before = wait_status(&dep, &verifier, LIMIT, "two attestations", attesting(2)).await;
     let count_before = before["attestation_count"].as_u64().unwrap();
 
-    // The outage: every pooled connection is closed by the server.
+    // The outage: every pooled connection is closed by the server. Both services say so
+    // with 503 and when to try again, not with an internal error.
     pg.stop("fast");
-    let (ok, doc) = dep.tenant(&["-c", "cvstatus", "-u", AGENT_ID]).await;
-    assert!(!ok, "verifier status answered without its database: {doc}");
-    let (ok, doc) = dep.tenant(&["-c", "regstatus", "-u", AGENT_ID]).await;
-    assert!(!ok, "registrar status answered without its database: {doc}");
+    for server in [Server::Verifier, Server::Registrar] {
+        assert_unavailable(&dep, server).await;
+    }
     // The poll loop meets the outage too (it stores each attestation).
     wait_until(
         Duration::from_secs(30),
@@ -133,6 +159,10 @@ async fn postgres_stopped_and_restarted_under_running_services() {
     assert_eq!(after["attestation_status"], "PASS", "{after}");
     let (ok, reg) = dep.tenant(&["-c", "regstatus", "-u", AGENT_ID]).await;
     assert!(ok, "registrar lost the agent: {reg}");
+    for server in [Server::Verifier, Server::Registrar] {
+        let resp = dep.admin_get(server, &agent_path()).await;
+        assert_eq!(resp.status(), 200, "{server:?} after the outage");
+    }
     verifier.assert_running(&format!(
         "around the database outage; postgres log:\n{}",
         pg.log()

@@ -85,7 +85,7 @@ pub async fn register(
         Err(e @ StoreError::InvalidField { .. }) => {
             Err(ApiError::InvalidRegistration(e.to_string()))
         }
-        Err(err) => Err(ApiError::Internal(err.into())),
+        Err(err) => Err(err.into()),
     }
 }
 
@@ -133,14 +133,12 @@ pub async fn activate(
     let agent = repo
         .get(agent_id)
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::AgentNotFound(crate::error::truncate(agent_id)))?;
     // An active agent's challenge is held beside its record (re-registration).
     let held = agent.active;
     let key = if held {
-        repo.held_key(agent_id)
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?
+        repo.held_key(agent_id).await.map_err(ApiError::from)?
     } else {
         agent.activation_key
     };
@@ -161,7 +159,7 @@ pub async fn activate(
         // drops the challenge, never the agent that proved itself before.
         repo.discard_held(agent_id, key)
             .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+            .map_err(ApiError::from)?;
         tracing::warn!(
             agent_id,
             outcome = "auth_tag_mismatch_kept",
@@ -171,9 +169,7 @@ pub async fn activate(
     }
     if !matches {
         // Upstream deletes the record so the agent must start over (§11 Q20).
-        repo.delete(agent_id)
-            .await
-            .map_err(|e| ApiError::Internal(e.into()))?;
+        repo.delete(agent_id).await.map_err(ApiError::from)?;
         tracing::warn!(
             agent_id,
             outcome = "auth_tag_mismatch",
@@ -181,10 +177,7 @@ pub async fn activate(
         );
         return Err(ApiError::auth_tag_mismatch(&req.auth_tag, agent_id));
     }
-    let activated = repo
-        .activate(agent_id, key)
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let activated = repo.activate(agent_id, key).await.map_err(ApiError::from)?;
     if !activated {
         tracing::warn!(
             agent_id,
@@ -210,7 +203,7 @@ pub async fn list(state: &AppState) -> Result<Response, ApiError> {
         .registrar()
         .list_ids()
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(ApiError::from)?;
     Ok(ok(AgentList { uuids }))
 }
 
@@ -221,7 +214,7 @@ pub async fn show(state: &AppState, agent_id: &str) -> Result<Response, ApiError
         .registrar()
         .get(agent_id)
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?
+        .map_err(ApiError::from)?
         .ok_or_else(|| ApiError::AgentNotFound(crate::error::truncate(agent_id)))?;
     if !agent.active {
         return Err(ApiError::AgentNotActivated(crate::error::truncate(
@@ -258,7 +251,7 @@ pub async fn delete(state: &AppState, agent_id: &str) -> Result<Response, ApiErr
         .registrar()
         .delete(agent_id)
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+        .map_err(ApiError::from)?;
     if !deleted {
         return Err(ApiError::AgentNotFound(crate::error::truncate(agent_id)));
     }

@@ -77,10 +77,17 @@ pub enum ApiError {
     /// The path exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The database cannot be reached (down, restarting, no connection free in time):
+    /// 503 with `Retry-After`; details are logged, not returned.
+    #[error("Service unavailable: the registrar's database cannot be reached; retry later")]
+    Unavailable(#[source] keylime_store::StoreError),
     /// A server-side failure (database, randomness); details are logged, not returned.
     #[error("Internal server error")]
     Internal(#[source] anyhow::Error),
 }
+
+/// Seconds a client is asked to wait (`Retry-After`) when the database cannot be reached.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 impl ApiError {
     /// Build an [`ApiError::AuthTagMismatch`], truncating the echoed tag.
@@ -114,6 +121,7 @@ impl ApiError {
             Self::NoPendingActivation(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -122,6 +130,17 @@ impl ApiError {
 /// Shorten client-supplied text before echoing it.
 pub fn truncate(text: &str) -> String {
     text.chars().take(MAX_ECHO_CHARS).collect()
+}
+
+/// A store failure: 503 when the database cannot be reached, else 500.
+impl From<keylime_store::StoreError> for ApiError {
+    fn from(err: keylime_store::StoreError) -> Self {
+        if err.is_unavailable() {
+            Self::Unavailable(err)
+        } else {
+            Self::Internal(err.into())
+        }
+    }
 }
 
 impl From<anyhow::Error> for ApiError {
@@ -145,6 +164,19 @@ impl IntoResponse for ApiError {
             Self::AdminRequired { .. } => {
                 let body = ErrorDocument::forbidden(self.to_string());
                 json_response(status, &body, "application/json; charset=UTF-8")
+            }
+            Self::Unavailable(err) => {
+                tracing::error!(error = %err, "database unavailable; answering 503");
+                let mut resp = json_response(
+                    status,
+                    &Envelope::error(status.as_u16(), self.to_string()),
+                    "application/json",
+                );
+                resp.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+                );
+                resp
             }
             Self::Internal(err) => {
                 tracing::error!(error = %format!("{err:#}"), "internal error");

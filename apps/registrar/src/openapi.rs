@@ -50,6 +50,7 @@ pub fn description() -> OpenApi {
             "Registered agent ids",
         )
         .admin()
+        .stored()
         .reply(200, "The ids", Reply::envelope(list))
         .reply(400, plain_http, Reply::ErrorOrEmpty),
     );
@@ -62,6 +63,7 @@ pub fn description() -> OpenApi {
                 "Register an agent's TPM identity; returns the credential challenge",
             )
             .body(register.clone())
+            .stored()
             .reply(200, "The challenge", Reply::envelope(blob.clone()))
             .reply(400, "Invalid registration", Reply::Error)
             .reply(403, "Known id with another TPM identity", Reply::Error)
@@ -76,6 +78,7 @@ pub fn description() -> OpenApi {
         d.add(
             Operation::new(method, path, id, "Prove the credential (activation)")
                 .body(activate.clone())
+                .stored()
                 .reply(200, "Activated", Reply::envelope(empty.clone()))
                 .reply(400, "Malformed body or wrong tag", Reply::Error)
                 .reply(404, "Unknown agent", Reply::Error)
@@ -91,6 +94,7 @@ pub fn description() -> OpenApi {
             "An activated agent's identity",
         )
         .admin()
+        .stored()
         .reply(200, "The record", Reply::envelope(record))
         .reply(400, plain_http, Reply::ErrorOrEmpty)
         .reply(404, "Unknown or not activated", Reply::Error),
@@ -98,6 +102,7 @@ pub fn description() -> OpenApi {
     d.add(
         Operation::new(HttpMethod::Delete, AGENT, "deleteAgent", "Forget an agent")
             .admin()
+            .stored()
             .reply(200, "Deleted", Reply::envelope(empty))
             .reply(400, plain_http, Reply::ErrorOrEmpty)
             .reply(404, "Unknown agent", Reply::Error),

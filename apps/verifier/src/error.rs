@@ -42,10 +42,17 @@ pub enum ApiError {
     /// The path exists but not for this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The database cannot be reached (down, restarting, no connection free in time): 503
+    /// with `Retry-After`; details are logged, not returned.
+    #[error("Service unavailable: the verifier's database cannot be reached; retry later")]
+    Unavailable(#[source] keylime_store::StoreError),
     /// Server-side failure; details are logged, not returned.
     #[error("Internal server error")]
     Internal(#[source] anyhow::Error),
 }
+
+/// Seconds a client is asked to wait (`Retry-After`) when the database cannot be reached.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 impl From<keylime_store::StoreError> for ApiError {
     fn from(e: keylime_store::StoreError) -> Self {
@@ -53,6 +60,8 @@ impl From<keylime_store::StoreError> for ApiError {
             // The store checks every field before it writes: a value it refuses is the
             // client's input (a name or address longer than its column), never a 500.
             keylime_store::StoreError::InvalidField { .. } => ApiError::BadRequest(e.to_string()),
+            // A database that cannot be reached is a passing condition: retry later.
+            unreachable if unreachable.is_unavailable() => ApiError::Unavailable(unreachable),
             other => ApiError::Internal(other.into()),
         }
     }
@@ -84,13 +93,13 @@ impl IntoResponse for ApiError {
             }
             ApiError::TooManyRequests {
                 retry_after_secs, ..
-            } => {
-                let mut response = simple(StatusCode::TOO_MANY_REQUESTS);
-                response.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    header::HeaderValue::from(retry_after_secs),
-                );
-                response
+            } => retry_after(simple(StatusCode::TOO_MANY_REQUESTS), retry_after_secs),
+            ApiError::Unavailable(err) => {
+                tracing::error!(error = %err, "database unavailable; answering 503");
+                retry_after(
+                    simple(StatusCode::SERVICE_UNAVAILABLE),
+                    UNAVAILABLE_RETRY_AFTER_SECS,
+                )
             }
             ApiError::AdminRequired { .. } => {
                 let body =
@@ -121,4 +130,12 @@ impl IntoResponse for ApiError {
             }
         }
     }
+}
+
+/// `response` with a `Retry-After` of `secs`.
+fn retry_after(mut response: Response, secs: u64) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+    response
 }

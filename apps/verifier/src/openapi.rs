@@ -70,6 +70,7 @@ fn agents(d: &mut Description, empty: &utoipa::openapi::RefOr<utoipa::openapi::S
             "Enrolled agent ids, or every agent's status with bulk=True",
         )
         .admin()
+        .stored()
         .query("verifier", "Only agents of this verifier id", text())
         .query("bulk", "`True` for status documents by agent id", text())
         .reply(
@@ -86,6 +87,7 @@ fn agents(d: &mut Description, empty: &utoipa::openapi::RefOr<utoipa::openapi::S
             "Enrol an agent for polling",
         )
         .admin()
+        .stored()
         .body(add)
         .reply(200, "Enrolled; polling starts", empty())
         .reply(400, "Invalid request", Reply::Error)
@@ -97,6 +99,7 @@ fn agents(d: &mut Description, empty: &utoipa::openapi::RefOr<utoipa::openapi::S
     d.add(
         Operation::new(HttpMethod::Get, AGENT, "getAgent", "An agent's status")
             .admin()
+            .stored()
             .reply(200, "The status", Reply::envelope(status))
             .reply(400, "Invalid agent id", Reply::Error)
             .reply(404, "Unknown agent", Reply::Error),
@@ -109,6 +112,7 @@ fn agents(d: &mut Description, empty: &utoipa::openapi::RefOr<utoipa::openapi::S
             "Stop polling and forget",
         )
         .admin()
+        .stored()
         .reply(200, "Deleted", empty())
         .reply(202, "A poll is in flight: terminating", empty())
         .reply(400, "Invalid agent id", Reply::Error)
@@ -121,6 +125,7 @@ fn agents(d: &mut Description, empty: &utoipa::openapi::RefOr<utoipa::openapi::S
         d.add(
             Operation::new(HttpMethod::Put, &format!("{AGENT}/{suffix}"), id, summary)
                 .admin()
+                .stored()
                 .reply(200, "Done", empty())
                 .reply(400, "Invalid or unknown agent", Reply::Error),
         );
@@ -146,7 +151,8 @@ fn verification(d: &mut Description) {
         op = op.query(name, about, text());
     }
     d.add(
-        op.reply(200, "The verdict", Reply::envelope(identity))
+        op.stored()
+            .reply(200, "The verdict", Reply::envelope(identity))
             .reply(400, "A parameter is missing", Reply::Error)
             .reply(404, "Unknown agent", Reply::Error),
     );
@@ -229,17 +235,20 @@ fn policies(
     d.add(
         Operation::new(HttpMethod::Get, &list, list_id, "Stored policy names")
             .admin()
+            .stored()
             .reply(200, "The names", Reply::envelope(names)),
     );
     d.add(
         Operation::new(HttpMethod::Get, &one, show_id, "A stored policy")
             .admin()
+            .stored()
             .reply(200, "The policy", Reply::envelope(doc))
             .reply(404, "Unknown name", Reply::Error),
     );
     let created = || Reply::envelope(empty.clone());
     let mut create = Operation::new(HttpMethod::Post, &one, create_id, "Store a new policy")
         .admin()
+        .stored()
         .body(body.clone())
         .reply(201, "Stored", created())
         .reply(400, "Invalid policy", Reply::Error)
@@ -248,6 +257,7 @@ fn policies(
     // A measured-boot update of a missing name is 409 (upstream); a runtime one is 404.
     let mut update = Operation::new(HttpMethod::Put, &one, update_id, "Replace a policy")
         .admin()
+        .stored()
         .body(body)
         .reply(201, "Replaced", created())
         .reply(400, "Invalid policy", Reply::Error)
@@ -265,6 +275,7 @@ fn policies(
     d.add(
         Operation::new(HttpMethod::Delete, &one, delete_id, "Delete a policy")
             .admin()
+            .stored()
             .reply(204, "Deleted", Reply::Empty)
             .reply(404, "Unknown name", Reply::Error)
             .reply(409, "In use by an agent", Reply::Error),

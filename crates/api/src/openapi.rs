@@ -66,6 +66,8 @@ pub enum Reply {
     /// The request or its body took longer than the service allows (plain text, or an
     /// error envelope).
     Timeout,
+    /// An error envelope with a `Retry-After` header (seconds).
+    RetryLater,
 }
 
 impl Reply {
@@ -108,6 +110,17 @@ impl Operation {
         self.admin = true;
         self.replies
             .push((403, "No trusted client certificate", Reply::Forbidden));
+        self
+    }
+
+    /// The operation reads or writes the service's database: 503 with `Retry-After` while
+    /// the database cannot be reached.
+    pub fn stored(mut self) -> Self {
+        self.replies.push((
+            503,
+            "The database cannot be reached; retry after `Retry-After` seconds",
+            Reply::RetryLater,
+        ));
         self
     }
 
@@ -331,6 +344,12 @@ fn response(about: &str, reply: Reply) -> ResponseBuilder {
         Reply::Timeout => r.content("application/json", json(error())).content(
             "text/plain",
             json(ObjectBuilder::new().schema_type(Type::String)),
+        ),
+        Reply::RetryLater => r.content("application/json", json(error())).header(
+            "retry-after",
+            utoipa::openapi::header::HeaderBuilder::new()
+                .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+                .build(),
         ),
     }
 }

@@ -101,6 +101,19 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database could not be reached: the server is down, restarting or
+    /// refusing connections, a connection broke mid-query, or no connection came free within
+    /// the pool's acquire timeout. Such a failure passes without any change to the request,
+    /// so services answer it with 503 and `Retry-After` rather than 500.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect { source, .. } | StoreError::Database { source, .. } => {
+                crate::pool::is_unreachable(source)
+            }
+            _ => false,
+        }
+    }
+
     pub(crate) fn db(operation: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
         move |source| StoreError::Database { operation, source }
     }

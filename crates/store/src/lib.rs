@@ -29,6 +29,11 @@ use pool::{Pool, with_pool};
 
 /// How long a SQLite writer waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an operation waits for a PostgreSQL or MySQL connection. While the server is
+/// down sqlx keeps trying to connect until then, so this is also how long a request takes
+/// to learn that the database is unavailable ([`StoreError::is_unavailable`]); its
+/// queries take milliseconds, so a healthy pool frees a connection well within it.
+const NETWORK_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Which database engine a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -125,6 +130,7 @@ impl Store {
                     .map_err(connect_err)?;
                 let pool = PgPoolOptions::new()
                     .max_connections(max)
+                    .acquire_timeout(NETWORK_ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await
                     .map_err(connect_err)?;
@@ -137,6 +143,7 @@ impl Store {
                     .map_err(connect_err)?;
                 let pool = MySqlPoolOptions::new()
                     .max_connections(max)
+                    .acquire_timeout(NETWORK_ACQUIRE_TIMEOUT)
                     .connect_with(options)
                     .await
                     .map_err(connect_err)?;

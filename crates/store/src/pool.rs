@@ -101,6 +101,33 @@ pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
     }
 }
 
+/// The server could not be reached or the connection was lost: refused or reset
+/// connections, no pooled connection within the acquire timeout (sqlx keeps trying to
+/// connect until then), a closed pool, or the server saying it is shutting down, starting up
+/// or out of connections.
+pub(crate) fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            if let Some(my) = db.try_downcast_ref::<MySqlDatabaseError>() {
+                // ER_CON_COUNT_ERROR, ER_SERVER_SHUTDOWN
+                return matches!(my.number(), 1040 | 1053);
+            }
+            match db.code().as_deref() {
+                // PostgreSQL class 08 (connection exception), too_many_connections,
+                // admin_shutdown, crash_shutdown, cannot_connect_now.
+                Some(code) if code.starts_with("08") && code.len() == 5 => true,
+                Some("53300" | "57P01" | "57P02" | "57P03") => true,
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 /// A uniqueness violation: another transaction inserted the same key first.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
@@ -148,6 +175,18 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lost_connections_are_unreachable_other_failures_not() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(is_unreachable(&sqlx::Error::Io(refused)));
+        assert!(is_unreachable(&sqlx::Error::PoolTimedOut));
+        assert!(is_unreachable(&sqlx::Error::PoolClosed));
+        assert!(!is_unreachable(&sqlx::Error::RowNotFound));
+        assert!(!is_unreachable(&sqlx::Error::Protocol(
+            "bad message".into()
+        )));
+    }
 
     #[test]
     fn placeholders_are_numbered_for_postgres_only() {

@@ -227,9 +227,35 @@ async fn unreachable_server_is_a_connect_error_without_password() {
             },
         ) => {
             assert!(!e.to_string().contains("hunter2"), "{e}");
+            assert!(
+                e.is_unavailable(),
+                "a refused connection is unavailability: {e}"
+            );
         }
         other => panic!("expected Connect error, got {other:?}"),
     }
+}
+
+/// PostgreSQL stopped under an open store: operations fail as unavailable (what services
+/// answer with 503), not with some other error, and work again once it is back.
+#[tokio::test]
+async fn stopped_server_is_unavailable_then_recovers() {
+    let pg = keylime_testkit::postgres::PrivatePostgres::start();
+    pg.create_database("store");
+    let url = DatabaseUrl::parse(&pg.url("store"), std::path::Path::new("unused")).unwrap();
+    let store = Store::connect(&url, &options(true)).await.unwrap();
+    assert!(store.registrar().list_ids().await.unwrap().is_empty());
+
+    pg.stop("fast");
+    let err = store.registrar().list_ids().await.unwrap_err();
+    assert!(err.is_unavailable(), "{err}");
+    // Refusing a value is the caller's fault, whatever the server's state.
+    let err = store.verifier().pending_webhooks("").await.unwrap_err();
+    assert!(!err.is_unavailable(), "{err}");
+
+    pg.start_again();
+    assert!(store.registrar().list_ids().await.unwrap().is_empty());
+    store.close().await;
 }
 
 /// The SQLite files hold revocation private keys and V: owner-only, whatever the umask,
