@@ -6,7 +6,9 @@
 //! was, nothing enrolled or registered is lost, and a tampered agent is still caught. And
 //! the agent's TPM killed under it: the agent stays up, answers 500 and logs why it cannot
 //! quote; the verifier retries (a 500 is transient, as upstream's rule has it), then
-//! records the agent as failed and unreachable.
+//! records the agent as failed and unreachable. And the TPM killed and started again on
+//! its state while the verifier still retries: the agent opens it again, loads its EK and
+//! AK again and quotes, and attestation goes on without anything recorded as failed.
 
 use std::time::Duration;
 
@@ -319,5 +321,103 @@ async fn tpm_killed_under_a_running_agent() {
         log.lines()
             .any(|l| l.contains("ERROR") && l.contains("TPM")),
         "the agent did not log why it could not quote:\n{log}"
+    );
+}
+
+/// The agent's pull API as the verifier calls it: the verifier's client certificate, and
+/// trust in the agent's own server certificate.
+fn agent_client(dep: &Deployment, agent_dir: &std::path::Path) -> reqwest::Client {
+    keylime_pki::install_default_provider();
+    let ca = dep.cv_ca();
+    let mut roots = keylime_pki::load_certs(&ca.join("cacert.crt")).unwrap();
+    roots.extend(keylime_pki::load_certs(&agent_dir.join("server-cert.crt")).unwrap());
+    let identity = (
+        keylime_pki::load_certs(&ca.join("client-cert.crt")).unwrap(),
+        keylime_pki::load_key(&ca.join("client-private.pem")).unwrap(),
+    );
+    let tls = keylime_pki::client_config(roots, Some(identity)).unwrap();
+    reqwest::Client::builder()
+        .use_preconfigured_tls((*tls).clone())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpm_restarted_under_a_running_agent() {
+    let (mut tpm, work, mut dep) = Deployment::with_swtpm();
+    // Retries enough to outlast the outage and the TPM's clock becoming safe again.
+    let conf = dep.dir.join("verifier.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.contains("max_retries = 3\n"), "{text}");
+    std::fs::write(
+        &conf,
+        text.replace("max_retries = 3\n", "max_retries = 60\n"),
+    )
+    .unwrap();
+    let (verifier, _registrar) = dep.start_servers().await;
+    let agent_dir = work.path().join("agent");
+    let (config, port) = dep.write_agent_config(&agent_dir, AGENT_ID);
+    let mut agent = spawn_agent("agent", &config, &tpm.tcti_string(), work.path()).await;
+    // PCR 15 stays at zeros across the TPM's restart (Startup(CLEAR) resets it to zeros).
+    enrol_with_pcr_policy(&dep).await;
+    let before = wait_status(&dep, &verifier, LIMIT, "two attestations", attesting(2)).await;
+    let count_before = before["attestation_count"].as_u64().unwrap();
+    let never_failed = |s: &serde_json::Value| {
+        let state = s["operational_state"].as_str().unwrap_or_default();
+        assert!(
+            state != "Failed" && state != "Invalid Quote",
+            "the agent was failed over a TPM restart: {s}"
+        );
+    };
+
+    tpm.kill();
+    let client = agent_client(&dep, &agent_dir);
+    let url =
+        format!("https://127.0.0.1:{port}/v2.1/quotes/integrity?nonce=abc1&mask=0x8000&partial=1");
+    let refused = client
+        .get(&url)
+        .send()
+        .await
+        .expect("the agent answers without its TPM");
+    assert_eq!(refused.status().as_u16(), 500, "quote without a TPM");
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["status"], "Unable to retrieve quote", "{body}");
+    let retrying = wait_status(&dep, &verifier, LIMIT, "the verifier to retry", |s| {
+        never_failed(s);
+        s["operational_state"] == "Get Quote (retry)"
+    })
+    .await;
+    let count_retrying = retrying["attestation_count"].as_u64().unwrap();
+
+    tpm.restart().expect("swtpm starts again on its state");
+    let after = wait_status(
+        &dep,
+        &verifier,
+        LIMIT,
+        "attestation to resume after the TPM came back",
+        |s| {
+            never_failed(s);
+            attesting(count_retrying.max(count_before) + 2)(s)
+        },
+    )
+    .await;
+    assert_eq!(after["attestation_status"], "PASS", "{after}");
+    agent.assert_running("around the TPM restart");
+    let log = agent.output();
+    assert!(
+        log.contains("TPM connection re-established"),
+        "the agent did not say it re-established its TPM:\n{log}"
+    );
+    let served = client
+        .get(url.replace("abc1", "abc2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        served.status().as_u16(),
+        200,
+        "{}",
+        served.text().await.unwrap()
     );
 }

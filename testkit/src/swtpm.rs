@@ -93,30 +93,8 @@ impl Swtpm {
         for _ in 0..crate::ports::START_ATTEMPTS {
             let data_port = crate::ports::reserve_pair();
             let ctrl_port = data_port + 1;
-            let ctrl = TcpListener::bind((Ipv4Addr::LOCALHOST, ctrl_port))
-                .map_err(io(format!("binding the control port {ctrl_port}")))?;
-            let log = dir.path().join("swtpm.log");
-            let child = Command::new(&swtpm)
-                .arg("socket")
-                .arg("--tpm2")
-                .arg("--tpmstate")
-                .arg(format!("dir={}", state.display()))
-                .arg("--server")
-                .arg(format!("type=tcp,port={data_port},bindaddr=127.0.0.1"))
-                .arg("--ctrl")
-                .arg("type=tcp,fd=0")
-                .arg("--flags")
-                .arg("not-need-init,startup-clear")
-                .arg("--log")
-                .arg(format!("file={},level=1", log.display()))
-                .stdin(Stdio::from(std::os::fd::OwnedFd::from(ctrl)))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(io(format!("spawning {}", swtpm.display())))?;
-            let mut child = child;
-            match wait_listening(&mut child, data_port, ctrl_port, &log) {
-                Ok(()) => {
+            match spawn(&swtpm, dir.path(), data_port, ctrl_port) {
+                Ok(child) => {
                     return Ok(Swtpm {
                         child,
                         dir,
@@ -125,13 +103,10 @@ impl Swtpm {
                         localca,
                     });
                 }
-                Err(e) => {
-                    // Most likely the data port taken between its reservation and swtpm's
-                    // bind by a program outside the tests: start again on new ports.
-                    last_err = Some(e);
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
+                // Most likely the data port taken between its reservation and swtpm's bind
+                // by a program outside the tests: start again on new ports.
+                Err(e @ SwtpmError::NotListening { .. }) => last_err = Some(e),
+                Err(e) => return Err(e),
             }
         }
         Err(last_err.unwrap_or(SwtpmError::NotInstalled("swtpm")))
@@ -191,6 +166,17 @@ impl Swtpm {
         let _ = self.child.wait();
     }
 
+    /// Starts swtpm again after [`Swtpm::kill`], on the same state directory and ports, as
+    /// a TPM daemon restarted by its supervisor: the TPM starts with `TPM2_Startup(CLEAR)`
+    /// (PCRs reset, the reset counter increments, transient objects and sessions are gone;
+    /// after a kill the clock is not marked safe until the TPM next saves it).
+    pub fn restart(&mut self) -> Result<(), SwtpmError> {
+        let swtpm = which("swtpm").ok_or(SwtpmError::NotInstalled("swtpm"))?;
+        self.kill();
+        self.child = spawn(&swtpm, self.dir.path(), self.data_port, self.ctrl_port)?;
+        Ok(())
+    }
+
     /// An orderly stop: `TPM2_Shutdown(CLEAR)` on the data port (best effort; a client may
     /// still hold the port), then `CMD_SHUTDOWN` on the control channel.
     fn stop(&mut self) {
@@ -219,6 +205,41 @@ impl Swtpm {
 impl Drop for Swtpm {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Starts `swtpm socket` on the state in `dir/state`, logging to `dir/swtpm.log`, and
+/// waits until it listens on both ports.
+fn spawn(swtpm: &Path, dir: &Path, data_port: u16, ctrl_port: u16) -> Result<Child, SwtpmError> {
+    let state = dir.join("state");
+    let ctrl = TcpListener::bind((Ipv4Addr::LOCALHOST, ctrl_port))
+        .map_err(io(format!("binding the control port {ctrl_port}")))?;
+    let log = dir.join("swtpm.log");
+    let mut child = Command::new(swtpm)
+        .arg("socket")
+        .arg("--tpm2")
+        .arg("--tpmstate")
+        .arg(format!("dir={}", state.display()))
+        .arg("--server")
+        .arg(format!("type=tcp,port={data_port},bindaddr=127.0.0.1"))
+        .arg("--ctrl")
+        .arg("type=tcp,fd=0")
+        .arg("--flags")
+        .arg("not-need-init,startup-clear")
+        .arg("--log")
+        .arg(format!("file={},level=1", log.display()))
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(ctrl)))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(io(format!("spawning {}", swtpm.display())))?;
+    match wait_listening(&mut child, data_port, ctrl_port, &log) {
+        Ok(()) => Ok(child),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
+        }
     }
 }
 
@@ -375,6 +396,20 @@ mod tests {
             TcpStream::connect(addr(port)).is_err(),
             "swtpm still listening after drop"
         );
+    }
+
+    #[test]
+    fn restarts_on_its_state_after_a_kill() {
+        let mut tpm = Swtpm::start();
+        let port = tpm.data_port();
+        tpm.kill();
+        assert!(
+            TcpStream::connect(addr(port)).is_err(),
+            "swtpm still listening after kill"
+        );
+        tpm.restart().unwrap();
+        assert_eq!(tpm.data_port(), port);
+        assert!(get_random_ok(port), "TPM started again after the restart");
     }
 
     #[test]

@@ -8,7 +8,9 @@
 use std::io::{BufRead as _, Read as _};
 use std::path::Path;
 
-use keylime_tpm::{Attest, AttestBody, HashAlg, KeyHandle, PcrSelection, SignAlg, Tpm, TpmError};
+use keylime_tpm::{
+    Attest, AttestBody, ClockInfo, HashAlg, KeyHandle, PcrSelection, SignAlg, Tpm, TpmError,
+};
 use keylime_tpm::{pcr_blob, pcr_digest, quote::encode_quote_string};
 
 /// The debug PCR that carries the payload-key binding.
@@ -31,8 +33,16 @@ pub struct QuoteRequest<'a> {
     pub pubkey_pem: &'a str,
 }
 
-/// Binds PCR 16 to the payload key and quotes; returns the Keylime quote string.
-pub fn bind_and_quote(tpm: &mut Tpm, req: &QuoteRequest<'_>) -> Result<String, TpmError> {
+/// A quote as served, and the TPM clock it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote {
+    /// The Keylime quote string.
+    pub text: String,
+    pub clock: ClockInfo,
+}
+
+/// Binds PCR 16 to the payload key and quotes.
+pub fn bind_and_quote(tpm: &mut Tpm, req: &QuoteRequest<'_>) -> Result<Quote, TpmError> {
     tpm.pcr_reset(PCR_PAYLOAD_KEY)?;
     let binding = req.hash.digest(req.pubkey_pem.as_bytes());
     tpm.pcr_extend(PCR_PAYLOAD_KEY, req.hash, &binding)?;
@@ -54,7 +64,10 @@ pub fn bind_and_quote(tpm: &mut Tpm, req: &QuoteRequest<'_>) -> Result<String, T
         };
         if pcr_digest(req.hash, &values) == signed {
             let blob = pcr_blob::encode(&selection, &values)?;
-            return Ok(encode_quote_string(&out.attest, &out.signature, &blob));
+            return Ok(Quote {
+                text: encode_quote_string(&out.attest, &out.signature, &blob),
+                clock: attest.clock_info,
+            });
         }
         tracing::debug!("PCRs changed during the quote; quoting again");
     }

@@ -54,13 +54,10 @@ impl StartedAgent {
     pub async fn start(config: &AgentConfig, tcti: Tcti) -> anyhow::Result<Self> {
         let settings = TpmSettings::from_config(config)?;
         let tpm = SharedTpm::open(tcti).await?;
-        let identity = tpm
-            .call(move |t| TpmIdentity::prepare(t, &settings))
-            .await??;
-        let identity = Arc::new(identity);
-        let started = Self::finish_start(config, tpm.clone(), Arc::clone(&identity)).await;
+        let identity = Arc::new(tpm.prepare_identity(settings).await??);
+        let started = Self::finish_start(config, tpm.clone(), identity).await;
         if started.is_err() {
-            release(&tpm, &identity).await;
+            release(&tpm).await;
         }
         started
     }
@@ -127,13 +124,11 @@ impl StartedAgent {
         };
         let policy = retry_policy(config);
         let tpm = self.tpm.clone();
-        let identity = Arc::clone(&self.identity);
         let decrypt = move |blob: Vec<u8>| {
             let tpm = tpm.clone();
-            let identity = Arc::clone(&identity);
             async move {
                 let credential = tpm
-                    .call(move |t| identity.activate_credential(t, &blob))
+                    .with_identity(move |t, identity| identity.activate_credential(t, &blob))
                     .await??;
                 Ok(credential)
             }
@@ -151,13 +146,12 @@ impl StartedAgent {
 
     /// Flushes the agent's transient TPM objects.
     pub async fn release(self) {
-        release(&self.tpm, &self.identity).await;
+        release(&self.tpm).await;
     }
 }
 
-async fn release(tpm: &SharedTpm, identity: &Arc<TpmIdentity>) {
-    let identity = Arc::clone(identity);
-    if let Err(e) = tpm.call(move |t| identity.release(t)).await {
+async fn release(tpm: &SharedTpm) {
+    if let Err(e) = tpm.release_identity().await {
         tracing::warn!(error = %e, "could not flush the agent's TPM objects");
     }
 }

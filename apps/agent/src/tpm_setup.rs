@@ -51,6 +51,19 @@ pub enum TpmSetupError {
     },
     #[error("cannot persist the new AK: {0}")]
     Persist(#[source] StateError),
+    #[error(
+        "the TPM's {key} is not the one the agent registered (was the TPM cleared or replaced?); \
+         restart the agent to register again"
+    )]
+    Replaced { key: &'static str },
+}
+
+impl TpmSetupError {
+    /// Whether the TPM was unreachable or had lost the agent's objects (see
+    /// [`TpmError::is_lost_tpm`]).
+    pub fn is_lost_tpm(&self) -> bool {
+        matches!(self, TpmSetupError::Tpm { source, .. } if source.is_lost_tpm())
+    }
 }
 
 fn tpm_err(operation: &'static str) -> impl FnOnce(TpmError) -> TpmSetupError {
@@ -94,7 +107,7 @@ impl TpmSettings {
 }
 
 /// The EK and AK the agent holds in the TPM, and what it sends about them.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TpmIdentity {
     pub ek: KeyHandle,
     /// `true` when the agent created the EK (transient, flushed at exit).
@@ -104,45 +117,30 @@ pub struct TpmIdentity {
     pub ek_cert_pem: Option<String>,
     /// `true` when the AK came from the data file.
     pub ak_reused: bool,
+    /// Where the EK comes from, to load it again after the TPM lost it.
+    pub ek_source: EkSource,
+    /// The AK's public and wrapped private parts, as persisted in the data file.
+    pub ak_blob: AkBlob,
 }
 
 impl TpmIdentity {
     /// Creates or loads the EK and AK (see the module docs).
     pub fn prepare(tpm: &mut Tpm, settings: &TpmSettings) -> Result<Self, TpmSetupError> {
-        let (ek, ek_is_transient, ek_alg) = match settings.ek {
-            EkSource::Create(alg) => (
-                tpm.create_ek(alg).map_err(tpm_err("create EK"))?,
-                true,
-                Some(alg),
-            ),
-            EkSource::Persistent(handle) => {
-                let ek = tpm
-                    .load_persistent_ek(handle)
-                    .map_err(tpm_err("read persistent EK"))?;
-                // Only the low-range template kinds have a known certificate index.
-                let alg = match ek.public.key {
-                    keylime_tpm::PublicKey::Rsa { bits: 2048, .. } => Some(EkAlg::Rsa2048),
-                    keylime_tpm::PublicKey::Ecc {
-                        curve: keylime_tpm::EccCurve::NistP256,
-                        ..
-                    } => Some(EkAlg::EccP256),
-                    _ => None,
-                };
-                (ek, false, alg)
-            }
-        };
+        let (ek, ek_is_transient, ek_alg) = load_ek(tpm, settings.ek)?;
         tracing::info!(
             ek = ek_alg.map(EkAlg::name).unwrap_or("unknown"),
             persistent = !ek_is_transient,
             "EK ready"
         );
         match Self::keys_under_ek(tpm, settings, &ek, ek_alg) {
-            Ok((ek_cert_pem, ak, ak_reused)) => Ok(Self {
+            Ok((ek_cert_pem, ak)) => Ok(Self {
                 ek,
                 ek_is_transient,
-                ak,
+                ak: ak.key,
                 ek_cert_pem,
-                ak_reused,
+                ak_reused: ak.reused,
+                ek_source: settings.ek,
+                ak_blob: ak.blob,
             }),
             Err(err) => {
                 if ek_is_transient {
@@ -159,7 +157,7 @@ impl TpmIdentity {
         settings: &TpmSettings,
         ek: &KeyHandle,
         ek_alg: Option<EkAlg>,
-    ) -> Result<(Option<String>, KeyHandle, bool), TpmSetupError> {
+    ) -> Result<(Option<String>, LoadedAk), TpmSetupError> {
         let ek_cert_pem = match ek_alg {
             Some(alg) => read_ek_cert_chain(tpm, alg)?,
             None => {
@@ -167,8 +165,47 @@ impl TpmIdentity {
                 None
             }
         };
-        let (ak, ak_reused) = load_or_create_ak(tpm, settings, ek)?;
-        Ok((ek_cert_pem, ak, ak_reused))
+        let ak = load_or_create_ak(tpm, settings, ek)?;
+        Ok((ek_cert_pem, ak))
+    }
+
+    /// Loads this identity's EK and AK again into a TPM that lost them (restarted, or a
+    /// new connection through a resource manager), from the EK source and the AK blob
+    /// kept since start: the same keys under new handles. Never creates an AK: a TPM
+    /// whose EK is not the registered one is refused ([`TpmSetupError::Replaced`]).
+    pub fn reload(&self, tpm: &mut Tpm) -> Result<Self, TpmSetupError> {
+        let (ek, ek_is_transient, _) = load_ek(tpm, self.ek_source)?;
+        let ak = if ek.public != self.ek.public {
+            Err(TpmSetupError::Replaced { key: "EK" })
+        } else {
+            tpm.load_ak(&ek, &self.ak_blob)
+                .map_err(tpm_err("load AK"))
+                .and_then(|ak| {
+                    if ak.public == self.ak.public {
+                        Ok(ak)
+                    } else {
+                        flush_logged(tpm, &ak, "AK");
+                        Err(TpmSetupError::Replaced { key: "AK" })
+                    }
+                })
+        };
+        match ak {
+            Ok(ak) => Ok(Self {
+                ek,
+                ek_is_transient,
+                ak,
+                ek_cert_pem: self.ek_cert_pem.clone(),
+                ak_reused: self.ak_reused,
+                ek_source: self.ek_source,
+                ak_blob: self.ak_blob.clone(),
+            }),
+            Err(e) => {
+                if ek_is_transient {
+                    flush_logged(tpm, &ek, "EK");
+                }
+                Err(e)
+            }
+        }
     }
 
     /// ActivateCredential on the registrar's tpm2-tools blob; returns the credential.
@@ -191,6 +228,36 @@ impl TpmIdentity {
             flush_logged(tpm, &self.ek, "EK");
         }
     }
+}
+
+/// The EK from `source`: the handle, whether the agent created it (transient), and its
+/// algorithm when it is a template kind with a known certificate index.
+fn load_ek(
+    tpm: &mut Tpm,
+    source: EkSource,
+) -> Result<(KeyHandle, bool, Option<EkAlg>), TpmSetupError> {
+    Ok(match source {
+        EkSource::Create(alg) => (
+            tpm.create_ek(alg).map_err(tpm_err("create EK"))?,
+            true,
+            Some(alg),
+        ),
+        EkSource::Persistent(handle) => {
+            let ek = tpm
+                .load_persistent_ek(handle)
+                .map_err(tpm_err("read persistent EK"))?;
+            // Only the low-range template kinds have a known certificate index.
+            let alg = match ek.public.key {
+                keylime_tpm::PublicKey::Rsa { bits: 2048, .. } => Some(EkAlg::Rsa2048),
+                keylime_tpm::PublicKey::Ecc {
+                    curve: keylime_tpm::EccCurve::NistP256,
+                    ..
+                } => Some(EkAlg::EccP256),
+                _ => None,
+            };
+            (ek, false, alg)
+        }
+    })
 }
 
 fn flush_logged(tpm: &mut Tpm, key: &KeyHandle, what: &'static str) {
@@ -237,11 +304,18 @@ pub fn public_b64(key: &KeyHandle) -> String {
     base64::engine::general_purpose::STANDARD.encode(key.public.to_tpm2b())
 }
 
+/// The AK in the TPM, its blob, and whether it came from the data file.
+struct LoadedAk {
+    key: KeyHandle,
+    blob: AkBlob,
+    reused: bool,
+}
+
 fn load_or_create_ak(
     tpm: &mut Tpm,
     settings: &TpmSettings,
     ek: &KeyHandle,
-) -> Result<(KeyHandle, bool), TpmSetupError> {
+) -> Result<LoadedAk, TpmSetupError> {
     let path = settings.agent_data_path.as_path();
     let ek_public = public_b64(ek);
     let hash = settings.hash_alg.name();
@@ -261,7 +335,11 @@ fn load_or_create_ak(
             Ok(()) => match tpm.load_ak(ek, &data.ak) {
                 Ok(ak) => {
                     tracing::info!(path = %path.display(), "reusing the AK from the agent data file");
-                    return Ok((ak, true));
+                    return Ok(LoadedAk {
+                        key: ak,
+                        blob: data.ak,
+                        reused: true,
+                    });
                 }
                 Err(e) => tracing::warn!(
                     path = %path.display(),
@@ -287,5 +365,9 @@ fn load_or_create_ak(
         return Err(TpmSetupError::Persist(e));
     }
     tracing::info!(path = %path.display(), hash, sign, "created a new AK and saved it");
-    Ok((ak, false))
+    Ok(LoadedAk {
+        key: ak,
+        blob: data.ak,
+        reused: false,
+    })
 }

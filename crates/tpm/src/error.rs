@@ -112,6 +112,17 @@ impl TpmError {
             _ => None,
         }
     }
+
+    /// Whether the TPM could not be reached, or no longer holds what this client loaded
+    /// (see [`ResponseCode::is_lost_context`]): the cases where opening the TPM again and
+    /// reloading its objects can help.
+    pub fn is_lost_tpm(&self) -> bool {
+        match self {
+            TpmError::Transport { .. } => true,
+            TpmError::Tpm { rc, .. } => rc.is_lost_context(),
+            _ => false,
+        }
+    }
 }
 
 /// Result alias used throughout the crate.

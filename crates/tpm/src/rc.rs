@@ -26,6 +26,10 @@ pub const RC_TESTING: u32 = 0x90A;
 pub const RC_LOCKOUT: u32 = 0x921;
 /// `TPM_RC_RETRY`.
 pub const RC_RETRY: u32 = 0x922;
+/// `TPM_RC_REFERENCE_H0`: the first handle of a command references no loaded object;
+/// `..H6` follow it.
+pub const RC_REFERENCE_H0: u32 = 0x910;
+const RC_REFERENCE_H6: u32 = 0x916;
 
 const FMT1: u32 = 0x080;
 
@@ -33,6 +37,15 @@ impl ResponseCode {
     /// Whether the command should simply be sent again (RETRY, YIELDED, TESTING).
     pub fn is_retryable(self) -> bool {
         matches!(self.0, RC_RETRY | RC_YIELDED | RC_TESTING)
+    }
+
+    /// Whether the TPM no longer knows what a client had set up: it was not started
+    /// (`TPM_RC_INITIALIZE`, as after a reset), or a handle names nothing loaded
+    /// (`TPM_RC_HANDLE`, `TPM_RC_REFERENCE_H0`..`H6`), as after a restart of the TPM or of
+    /// its resource manager flushed the client's transient objects.
+    pub fn is_lost_context(self) -> bool {
+        matches!(self.base(), RC_INITIALIZE | RC_HANDLE)
+            || (RC_REFERENCE_H0..=RC_REFERENCE_H6).contains(&self.0)
     }
 
     /// The code with handle/parameter/session numbering removed, for comparison with the
@@ -170,5 +183,15 @@ mod tests {
         );
         assert!(ResponseCode(RC_RETRY).is_retryable());
         assert!(!ResponseCode(RC_LOCKOUT).is_retryable());
+    }
+
+    #[test]
+    fn lost_context_codes() {
+        for lost in [RC_INITIALIZE, 0x18B, 0x28B, RC_REFERENCE_H0, 0x916] {
+            assert!(ResponseCode(lost).is_lost_context(), "{lost:#x}");
+        }
+        for kept in [RC_RETRY, RC_LOCKOUT, 0x2C4, 0x98E, 0x917, RC_OBJECT_MEMORY] {
+            assert!(!ResponseCode(kept).is_lost_context(), "{kept:#x}");
+        }
     }
 }

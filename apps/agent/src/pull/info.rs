@@ -32,6 +32,6 @@ pub(super) async fn agent_info(
         tpm_hash_alg: api.hash_alg.name().to_string(),
         tpm_enc_alg: enc_alg_name(&api.identity.ek, version >= ENC_ALG_BITS_SINCE),
         tpm_sign_alg: api.sign_alg.name().to_string(),
-        ak_handle: api.identity.ak.handle,
+        ak_handle: api.tpm.ak_handle(),
     })
 }

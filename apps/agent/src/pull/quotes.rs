@@ -109,16 +109,18 @@ fn query_map(raw: RawQuery) -> Result<HashMap<String, String>, String> {
         .map_err(|e| format!("malformed query string: {e}"))
 }
 
-/// Quotes on the blocking pool; `Err` is the 500 response.
+/// Quotes on the blocking pool (re-establishing a lost TPM first, see `shared_tpm`);
+/// `Err` is the 500 response, upstream's answer when its agent cannot quote, which
+/// verifiers retry (a 503 would make upstream's verifier fail the agent at once).
 async fn quote(api: &Arc<PullApi>, nonce: String, mask: u32) -> Result<String, Box<Response>> {
     let api2 = Arc::clone(api);
     let result = api
         .tpm
-        .call(move |tpm| {
+        .with_identity(move |tpm, identity| {
             bind_and_quote(
                 tpm,
                 &QuoteRequest {
-                    ak: &api2.identity.ak,
+                    ak: &identity.ak,
                     hash: api2.hash_alg,
                     sign: api2.sign_alg,
                     nonce: nonce.as_bytes(),
@@ -128,21 +130,33 @@ async fn quote(api: &Arc<PullApi>, nonce: String, mask: u32) -> Result<String, B
             )
         })
         .await;
+    let unable = || {
+        Box::new(respond::error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Unable to retrieve quote",
+        ))
+    };
     match result {
-        Ok(Ok(q)) => Ok(q),
+        Ok(Ok(q)) if q.clock.safe => Ok(q.text),
+        Ok(Ok(q)) => {
+            // Every verifier rejects such a quote for good ("clock safe flag is disabled");
+            // the TPM marks its clock safe again once it next saves it (within seconds on
+            // swtpm), and the verifier retries a 500 meanwhile.
+            tracing::error!(
+                reset_count = q.clock.reset_count,
+                clock = q.clock.clock,
+                "TPM quote withheld: the TPM's clock is not marked safe (the TPM was reset \
+                 without an orderly shutdown) until the TPM next saves it"
+            );
+            Err(unable())
+        }
         Ok(Err(e)) => {
             tracing::error!(error = %e, "TPM quote failed");
-            Err(Box::new(respond::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Unable to retrieve quote",
-            )))
+            Err(unable())
         }
         Err(e) => {
             tracing::error!(error = %e, "TPM unavailable for the quote");
-            Err(Box::new(respond::error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Unable to retrieve quote",
-            )))
+            Err(unable())
         }
     }
 }

@@ -284,6 +284,12 @@ impl Tpm {
         self.execute(c, 0).map(|_| ())
     }
 
+    /// Closes the connection without flushing: for a TPM that was reset or lost its
+    /// objects otherwise, where this client's handles may since name other objects.
+    pub fn abandon(mut self) {
+        self.loaded.clear();
+    }
+
     /// Flush every transient object this client loaded.
     pub fn flush_all(&mut self) -> Result<()> {
         for h in std::mem::take(&mut self.loaded) {
