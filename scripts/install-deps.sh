@@ -13,6 +13,8 @@ have curl || need_pkgs+=(curl)
 have openssl || need_pkgs+=(openssl)
 have psql || need_pkgs+=(postgresql-client)
 have c++ || need_pkgs+=(g++) # libFuzzer, built by the fuzz targets (scripts/fuzz.sh)
+# libfaketime, preloaded into the verifier by the clock-step fault test (never linked)
+have faketime || need_pkgs+=(faketime)
 
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   echo "==> installing Debian packages: ${need_pkgs[*]}"

@@ -24,6 +24,8 @@ pub struct Deployment {
     pub verifier_port: u16,
     pub registrar_port: u16,
     pub registrar_tls_port: u16,
+    /// Environment for the verifier alone, beside [`Self::env`] (e.g. a preloaded clock).
+    pub verifier_env: Vec<(&'static str, String)>,
 }
 
 impl Deployment {
@@ -45,6 +47,7 @@ impl Deployment {
             verifier_port: reserve_port(),
             registrar_port: reserve_port(),
             registrar_tls_port: reserve_port(),
+            verifier_env: Vec::new(),
         };
         std::fs::create_dir_all(d.keylime_dir()).expect("state dir");
         let write =
@@ -182,13 +185,9 @@ impl Deployment {
     }
 
     async fn try_start_verifier(&self) -> Result<Service, PortClash> {
-        let mut svc = Service::spawn(
-            "verifier",
-            &bin("keylime_verifier"),
-            &[],
-            &self.env(),
-            &self.dir,
-        );
+        let mut env = self.env();
+        env.extend(self.verifier_env.iter().cloned());
+        let mut svc = Service::spawn("verifier", &bin("keylime_verifier"), &[], &env, &self.dir);
         let ca = self.cv_ca().join("cacert.crt");
         let url = format!("https://127.0.0.1:{}/version", self.verifier_port);
         wait_serving(

@@ -9,6 +9,9 @@
 //! records the agent as failed and unreachable. And the TPM killed and started again on
 //! its state while the verifier still retries: the agent opens it again, loads its EK and
 //! AK again and quotes, and attestation goes on without anything recorded as failed.
+//! Last, the verifier host's wall clock stepped back an hour and then forward (libfaketime
+//! preloaded into the verifier alone, its monotonic clock left alone as a real clock step
+//! leaves it): polling goes on at its interval, every quote passes, nothing fails.
 
 use std::time::Duration;
 
@@ -420,4 +423,82 @@ async fn tpm_restarted_under_a_running_agent() {
         "{}",
         served.text().await.unwrap()
     );
+}
+
+/// libfaketime from Debian's `faketime` package (the thread-safe build), or a loud panic.
+fn libfaketime() -> std::path::PathBuf {
+    let found = std::fs::read_dir("/usr/lib")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|d| d.path().join("faketime/libfaketimeMT.so.1"))
+        .find(|p| p.is_file());
+    found.unwrap_or_else(|| {
+        panic!("libfaketime is not installed: apt-get install faketime (scripts/install-deps.sh)")
+    })
+}
+
+fn unix_now() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    i64::try_from(now.unwrap().as_secs()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifier_wall_clock_stepped_back_and_forward() {
+    let (tpm, work, mut dep) = Deployment::with_swtpm();
+    // libfaketime reads the offset from this file on every clock call.
+    let offset = work.path().join("verifier-clock");
+    std::fs::write(&offset, "+0\n").unwrap();
+    dep.verifier_env = vec![
+        ("LD_PRELOAD", libfaketime().display().to_string()),
+        ("FAKETIME_TIMESTAMP_FILE", offset.display().to_string()),
+        ("FAKETIME_NO_CACHE", "1".into()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".into()),
+    ];
+    let (mut verifier, _registrar) = dep.start_servers().await;
+    let (config, _) = dep.write_agent_config(&work.path().join("agent"), AGENT_ID);
+    let _agent = spawn_agent("agent", &config, &tpm.tcti_string(), work.path()).await;
+    enrol_with_pcr_policy(&dep).await;
+    wait_status(&dep, &verifier, LIMIT, "two attestations", attesting(2)).await;
+
+    for (step, shift) in [("back", -3600i64), ("forward", 3600)] {
+        std::fs::write(&offset, format!("{shift:+}\n")).unwrap();
+        // The first quote stamped by the stepped clock proves the step took effect.
+        let stepped = move |s: &serde_json::Value| {
+            let at = s["last_received_quote"].as_i64().unwrap_or_default();
+            (at - unix_now() - shift).abs() < 600
+        };
+        let first = wait_status(
+            &dep,
+            &verifier,
+            LIMIT,
+            &format!("a quote recorded after the clock stepped {step}"),
+            |s| {
+                assert_eq!(
+                    s["operational_state"], "Get Quote",
+                    "clock stepped {step}: {s}"
+                );
+                stepped(s)
+            },
+        )
+        .await;
+        let count = first["attestation_count"].as_u64().unwrap();
+        let after = wait_status(
+            &dep,
+            &verifier,
+            LIMIT,
+            &format!("polling to go on after the clock stepped {step}"),
+            |s| {
+                assert_eq!(
+                    s["operational_state"], "Get Quote",
+                    "clock stepped {step}: {s}"
+                );
+                stepped(s) && attesting(count + 3)(s)
+            },
+        )
+        .await;
+        assert_eq!(after["attestation_status"], "PASS", "{after}");
+        assert!(after["last_event_id"].is_null(), "{after}");
+    }
+    verifier.assert_running("across the clock steps");
 }
