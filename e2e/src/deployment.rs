@@ -112,6 +112,22 @@ impl Deployment {
         self.keylime_dir().join("cv_ca")
     }
 
+    /// Turns on the webhook notifier (next to the agent notifier) with `url`, for the
+    /// verifier started next.
+    pub fn enable_webhook(&self, url: &str) {
+        let conf = self.dir.join("verifier.conf");
+        let text = std::fs::read_to_string(&conf).expect("verifier.conf");
+        let agent_only = "enabled_revocation_notifications = ['agent']";
+        assert!(text.contains(agent_only), "{text}");
+        let text = text.replace(
+            agent_only,
+            &format!(
+                "enabled_revocation_notifications = ['agent', 'webhook']\nwebhook_url = {url}"
+            ),
+        );
+        std::fs::write(&conf, text).expect("verifier.conf");
+    }
+
     /// `GET path` (e.g. `/v2.6/agents/ID`) on the verifier, or on the registrar's TLS port,
     /// with the deployment's client certificate (from `cv_ca`, as the tenant uses).
     pub async fn admin_get(&self, service: Server, path: &str) -> reqwest::Response {

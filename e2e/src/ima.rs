@@ -11,7 +11,6 @@
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use keylime_ima::{HashAlg, parse_line, template_hash};
 use keylime_tpm::{Tcti, Tpm};
@@ -147,16 +146,7 @@ impl ImaEmulator {
             .into_iter()
             .map(|(bank, d)| format!("{}={}", bank.name(), hex::encode(d)))
             .collect();
-        let out = Command::new("tpm2_pcrextend")
-            .arg(format!("10:{}", specs.join(",")))
-            .env("TPM2TOOLS_TCTI", &self.tcti)
-            .output()
-            .expect("running tpm2_pcrextend (Debian package tpm2-tools)");
-        assert!(
-            out.status.success(),
-            "tpm2_pcrextend failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        keylime_testkit::swtpm::pcr_extend(&self.tcti, &format!("10:{}", specs.join(",")));
         self.lines.push(line.to_owned());
         let mut f = std::fs::OpenOptions::new()
             .append(true)

@@ -11,6 +11,7 @@ pub mod api_fuzz;
 pub mod bootlog;
 pub mod deployment;
 pub mod ima;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -139,6 +140,13 @@ pub fn config_port(file: &Path, key: &str) -> u16 {
             (k.trim() == key).then(|| v.trim().trim_matches('"').parse().ok())?
         })
         .unwrap_or_else(|| panic!("no `{key} = <port>` line in {}", file.display()))
+}
+
+/// Extends SHA-256 PCR `pcr` of the TPM at `tcti` with `byte` repeated (as a tampered
+/// machine would), with `tpm2_pcrextend`; panics with its output on failure.
+pub fn extend_pcr(tcti: &str, pcr: u8, byte: u8) {
+    let digest = format!("{byte:02x}").repeat(32);
+    keylime_testkit::swtpm::pcr_extend(tcti, &format!("{pcr}:sha256={digest}"));
 }
 
 /// Polls `check` until it returns `Some`, or panics naming `what` after `timeout`.

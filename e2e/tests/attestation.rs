@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use keylime_e2e::deployment::Deployment;
-use keylime_e2e::{spawn_agent, wait_until};
+use keylime_e2e::{extend_pcr, spawn_agent, wait_until};
 
 const AGENT_ID: &str = "d432fbb3-d2f1-4a97-9ef7-75bd81c0e2e0";
 const POLICY_PCR: u8 = 15;
@@ -121,16 +121,7 @@ async fn enrol_attest_tamper_revoke() {
     // Tamper: extend the policy PCR behind the verifier's back, as another process on the
     // machine would. tpm2-tools, not our client: `Tpm::open` on a TPM without a resource
     // manager flushes the transient objects it finds, which are the running agent's.
-    let extended = std::process::Command::new("tpm2_pcrextend")
-        .arg(format!("{POLICY_PCR}:sha256={}", "5a".repeat(32)))
-        .env("TPM2TOOLS_TCTI", tpm.tcti_string())
-        .output()
-        .expect("running tpm2_pcrextend (Debian package tpm2-tools)");
-    assert!(
-        extended.status.success(),
-        "tpm2_pcrextend: {}",
-        String::from_utf8_lossy(&extended.stderr)
-    );
+    extend_pcr(&tpm.tcti_string(), POLICY_PCR, 0x5a);
     let failed = wait_until(
         Duration::from_secs(30),
         "the verifier to catch the tampering",

@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use keylime_e2e::deployment::{Deployment, Server};
-use keylime_e2e::{Service, spawn_agent, wait_until};
+use keylime_e2e::{Service, extend_pcr, spawn_agent, wait_until};
 use keylime_testkit::postgres::PrivatePostgres;
 
 const AGENT_ID: &str = "d432fbb3-d2f1-4a97-9ef7-75bd81c0e2f1";
@@ -178,12 +178,7 @@ async fn postgres_stopped_and_restarted_under_running_services() {
     ));
 
     // Still caught after the outage.
-    let extended = std::process::Command::new("tpm2_pcrextend")
-        .arg(format!("{POLICY_PCR}:sha256={}", "5a".repeat(32)))
-        .env("TPM2TOOLS_TCTI", tpm.tcti_string())
-        .output()
-        .expect("running tpm2_pcrextend (Debian package tpm2-tools)");
-    assert!(extended.status.success());
+    extend_pcr(&tpm.tcti_string(), POLICY_PCR, 0x5a);
     let failed = wait_status(&dep, &verifier, LIMIT, "the tampered PCR caught", |s| {
         s["operational_state"] == "Invalid Quote"
     })

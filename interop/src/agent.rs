@@ -162,16 +162,8 @@ impl OurAgent {
     /// process on the machine would. (Our TPM client would flush the running agent's
     /// transient objects on a TPM without a resource manager.)
     pub fn extend_pcr(&self, pcr: u8) {
-        let out = std::process::Command::new("tpm2_pcrextend")
-            .arg(format!("{pcr}:sha256={}", "5a".repeat(32)))
-            .env("TPM2TOOLS_TCTI", self.tpm.tcti_string())
-            .output()
-            .expect("running tpm2_pcrextend (Debian package tpm2-tools)");
-        assert!(
-            out.status.success(),
-            "tpm2_pcrextend: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let spec = format!("{pcr}:sha256={}", "5a".repeat(32));
+        keylime_testkit::swtpm::pcr_extend(&self.tpm.tcti_string(), &spec);
     }
 
     /// The directory upstream's tenant gets as `--include` (and ours as part of `--cert`):

@@ -109,14 +109,5 @@ impl ImaPlayer {
 
 /// `tpm2_pcrextend 10:sha1=…,sha256=…` on the TPM behind `tcti`.
 fn extend_pcr10(tcti: &str, sha1: &str, sha256: &str) {
-    let out = std::process::Command::new("tpm2_pcrextend")
-        .arg(format!("10:sha1={sha1},sha256={sha256}"))
-        .env("TPM2TOOLS_TCTI", tcti)
-        .output()
-        .expect("running tpm2_pcrextend (Debian package tpm2-tools)");
-    assert!(
-        out.status.success(),
-        "tpm2_pcrextend: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    keylime_testkit::swtpm::pcr_extend(tcti, &format!("10:sha1={sha1},sha256={sha256}"));
 }

@@ -40,15 +40,9 @@ pub fn play_log_bytes(log: &Path, tcti: &str, bytes: &[u8]) -> usize {
         else {
             continue;
         };
-        let out = std::process::Command::new("tpm2_pcrextend")
-            .arg(format!("{}:sha256={}", event.pcr, hex_string(&d.digest)))
-            .env("TPM2TOOLS_TCTI", tcti)
-            .output()
-            .expect("running tpm2_pcrextend (Debian package tpm2-tools)");
-        assert!(
-            out.status.success(),
-            "tpm2_pcrextend: {}",
-            String::from_utf8_lossy(&out.stderr)
+        keylime_testkit::swtpm::pcr_extend(
+            tcti,
+            &format!("{}:sha256={}", event.pcr, hex_string(&d.digest)),
         );
         extended += 1;
     }

@@ -17,6 +17,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Runs `tpm2_pcrextend SPEC` (`15:sha256=…`, or several banks: `10:sha1=…,sha256=…`) on
+/// the TPM at `tcti`, as another process on the machine would; panics with its output when
+/// it fails.
+pub fn pcr_extend(tcti: &str, spec: &str) {
+    let out = Command::new("tpm2_pcrextend")
+        .arg(spec)
+        .env("TPM2TOOLS_TCTI", tcti)
+        .output()
+        .expect("running tpm2_pcrextend (Debian package tpm2-tools)");
+    assert!(
+        out.status.success(),
+        "tpm2_pcrextend {spec}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Why a swtpm could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum SwtpmError {

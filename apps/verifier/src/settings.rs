@@ -83,6 +83,9 @@ pub struct RevocationSettings {
     pub notifiers: Vec<String>,
     /// `webhook_url` (empty: no webhook even if enabled).
     pub webhook_url: String,
+    /// `webhook_max_age` (ours): a webhook notice older than this is dropped undelivered;
+    /// `None` (0, the default) keeps every notice until the receiver acknowledges it.
+    pub webhook_max_age: Option<Duration>,
 }
 
 impl Default for RevocationSettings {
@@ -90,6 +93,7 @@ impl Default for RevocationSettings {
         RevocationSettings {
             notifiers: vec!["agent".into()],
             webhook_url: String::new(),
+            webhook_max_age: None,
         }
     }
 }
@@ -228,6 +232,8 @@ impl VerifierSettings {
             revocations: RevocationSettings {
                 notifiers: cfg.revocations.enabled_revocation_notifications.clone(),
                 webhook_url: cfg.revocations.webhook_url.clone(),
+                webhook_max_age: (cfg.revocations.webhook_max_age > 0)
+                    .then(|| Duration::from_secs(cfg.revocations.webhook_max_age)),
             },
             policy: PolicySettings {
                 measured_boot_policy_name: cfg.measured_boot_policy_name.clone(),

@@ -2,8 +2,9 @@
 //! per payload key (decrypted by the agent and equal to the tenant's V); a failing
 //! `/keys/vkey` retried then FAILED (`not_reachable_v`); a tampered PCR producing a signed
 //! `revocation` envelope at an HTTPS webhook with its own CA and at the agent; a webhook
-//! that is down at first receiving the notice after a retry; and a pending webhook
-//! surviving a verifier restart.
+//! that is down at first receiving the notice after a retry; a pending webhook
+//! surviving a verifier restart; and `webhook_max_age` dropping a notice the receiver never
+//! took.
 
 mod common;
 
@@ -17,6 +18,7 @@ use common::{
 };
 use keylime_api::encode_b64;
 use keylime_payload::revocation::RevocationEnvelope;
+use keylime_verifier::RunningVerifier;
 use serde_json::{Value, json};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -35,6 +37,29 @@ fn check_envelope(body: &Value, cert_pem: &str, agent_id: &str) -> Value {
         "{msg}"
     );
     msg
+}
+
+/// Enrols a test agent as `id`, waits for its first attestation, then tampers PCR 7 and
+/// waits until the receiver (down) has refused `refusals` delivery attempts of the notice.
+async fn fail_while_receiver_down(
+    v: &RunningVerifier,
+    hook: &WebhookReceiver,
+    id: &str,
+    refusals: u64,
+) -> TestAgent {
+    let admin = client(v, true);
+    let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
+    common::enrol(&admin, v, &agent, id).await;
+    wait_status(&admin, v, id, LIMIT, "attested", |_, b| {
+        b["results"]["attestation_count"].as_u64() >= Some(1)
+    })
+    .await;
+    agent.tamper(7);
+    wait_until(LIMIT, "refused webhook attempts", || {
+        hook.refused.load(Ordering::SeqCst) >= refusals
+    })
+    .await;
+    agent
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,18 +151,7 @@ async fn webhook_down_then_up_gets_the_notice_after_a_retry() {
         s.timing.max_retries = 20;
     })
     .await;
-    let admin = client(&v, true);
-    let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
-    common::enrol(&admin, &v, &agent, "d1").await;
-    wait_status(&admin, &v, "d1", LIMIT, "attested", |_, b| {
-        b["results"]["attestation_count"].as_u64() >= Some(1)
-    })
-    .await;
-    agent.tamper(7);
-    wait_until(LIMIT, "a refused webhook attempt", || {
-        hook.refused.load(Ordering::SeqCst) >= 1
-    })
-    .await;
+    let _agent = fail_while_receiver_down(&v, &hook, "d1", 1).await;
     assert!(hook.received().is_empty());
     hook.set_up(true);
     wait_until(LIMIT, "webhook delivery after retry", || {
@@ -165,19 +179,8 @@ async fn pending_webhook_survives_a_verifier_restart() {
         s.timing.max_retries = 20;
     };
     let v = start_verifier_with(dir.path(), settings).await;
-    let admin = client(&v, true);
-    let agent = TestAgent::start(&v.tls_dir.join("cacert.crt")).await;
-    common::enrol(&admin, &v, &agent, "p1").await;
-    wait_status(&admin, &v, "p1", LIMIT, "attested", |_, b| {
-        b["results"]["attestation_count"].as_u64() >= Some(1)
-    })
-    .await;
-    agent.tamper(7);
     // A running verifier tries again every RETRY: two refused attempts show the rhythm.
-    wait_until(LIMIT, "two refused webhook attempts", || {
-        hook.refused.load(Ordering::SeqCst) >= 2
-    })
-    .await;
+    let _agent = fail_while_receiver_down(&v, &hook, "p1", 2).await;
     v.shutdown().await;
     let refused = hook.refused.load(Ordering::SeqCst);
     hook.set_up(true);
@@ -198,5 +201,41 @@ async fn pending_webhook_survives_a_verifier_restart() {
     let msg: Value = serde_json::from_str(hook.received()[0]["msg"].as_str().unwrap()).unwrap();
     assert_eq!(msg["agent_id"], "p1");
     assert_eq!(msg["type"], "revocation");
+    v.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_max_age_drops_a_notice_never_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = WebhookReceiver::start(&dir.path().join("hook"), false).await;
+    let v = start_verifier_with(dir.path(), |s| {
+        with_webhook(s, dir.path(), &hook.ca_file, &hook.url);
+        s.revocations.webhook_max_age = Some(Duration::from_secs(1));
+    })
+    .await;
+    let _agent = fail_while_receiver_down(&v, &hook, "m1", 1).await;
+    // The outbox empties with the receiver still down: the notice was dropped, not sent.
+    let store = keylime_store::Store::connect(
+        &keylime_store::DatabaseUrl::Sqlite(dir.path().join("cv_data.sqlite")),
+        &keylime_store::StoreOptions::default(),
+    )
+    .await
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while !store
+        .verifier()
+        .pending_webhooks("default")
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the notice is still queued after {LIMIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(hook.received().is_empty());
+    store.close().await;
     v.shutdown().await;
 }

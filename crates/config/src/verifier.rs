@@ -58,6 +58,9 @@ pub struct RevocationsConfig {
     pub zmq_port: u16,
     /// `webhook_url`; empty = none.
     pub webhook_url: String,
+    /// `webhook_max_age` (ours): seconds a webhook notice is kept for delivery; 0 = until
+    /// delivered.
+    pub webhook_max_age: u64,
 }
 
 /// Everything the verifier reads from `verifier.conf`.
@@ -313,6 +316,7 @@ impl VerifierConfig {
                 zmq_ip: r.string(R, "zmq_ip", "127.0.0.1"),
                 zmq_port: r.int(R, "zmq_port", 8992)?,
                 webhook_url: r.string(R, "webhook_url", ""),
+                webhook_max_age: r.int(R, "webhook_max_age", 0)?,
             },
             keylime_dir,
         };

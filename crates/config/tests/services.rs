@@ -284,7 +284,7 @@ fn upstream_verifier_conf_with_snippets() {
     );
     root.write(
         "etc/keylime/verifier.conf.d/030-revocations",
-        "[revocations]\nenabled_revocation_notifications = ['agent',\n    'webhook']\nwebhook_url = \"https://hooks.example.com/kl\"\n",
+        "[revocations]\nenabled_revocation_notifications = ['agent',\n    'webhook']\nwebhook_url = \"https://hooks.example.com/kl\"\nwebhook_max_age = 86400\n",
     );
 
     let sources = root.sources();
@@ -315,6 +315,7 @@ fn upstream_verifier_conf_with_snippets() {
         vec!["agent", "webhook"]
     );
     assert_eq!(v.revocations.webhook_url, "https://hooks.example.com/kl");
+    assert_eq!(v.revocations.webhook_max_age, 86400);
     assert_eq!(v.durable_attestation.persistent_store_format, "json");
     assert!(v.durable_attestation.signed_attributes.is_empty());
 }

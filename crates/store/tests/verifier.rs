@@ -5,6 +5,7 @@
 mod common;
 
 use common::TestDb;
+use keylime_store::verifier::PendingWebhook;
 use keylime_store::{AttestationProgress, StoreError, VerifierAgent};
 
 backend_tests!(
@@ -13,6 +14,7 @@ backend_tests!(
     restart_resets_only_polling_states_of_this_verifier,
     invalid_records_are_refused_before_writing,
     add_request_is_replaced_in_place,
+    webhook_outbox_is_read_in_queue_order,
 );
 
 fn agent(id: &str, verifier: &str, state: i32) -> VerifierAgent {
@@ -196,4 +198,65 @@ async fn add_request_is_replaced_in_place(db: TestDb) {
         repo.get("v-agent").await.unwrap().unwrap().add_request,
         updated
     );
+}
+
+fn notice(id: &str, verifier: &str, created_at: i64) -> PendingWebhook {
+    PendingWebhook {
+        id: id.into(),
+        seq: 0,
+        verifier_id: verifier.into(),
+        url: "https://127.0.0.1:1/hook".into(),
+        body: format!("{{\"msg\": \"{id}\", \"signature\": \"\"}}"),
+        attempts: 0,
+        created_at,
+    }
+}
+
+/// The outbox is read in the order notices were queued (not by their clock), per
+/// verifier; concurrent writers each get their own place.
+async fn webhook_outbox_is_read_in_queue_order(db: TestDb) {
+    let store = db.connect().await;
+    let repo = store.verifier();
+    for (id, verifier, at) in [
+        ("n1", "v1", 30),
+        ("m1", "v2", 1),
+        ("n2", "v1", 20),
+        ("n3", "v1", 10),
+    ] {
+        repo.queue_webhook(&notice(id, verifier, at)).await.unwrap();
+    }
+    let ids = |pending: Vec<PendingWebhook>| pending.into_iter().map(|w| w.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(repo.pending_webhooks("v1").await.unwrap()),
+        ["n1", "n2", "n3"]
+    );
+    assert_eq!(repo.next_webhook("v2").await.unwrap().unwrap().id, "m1");
+    assert!(repo.finish_webhook("n1").await.unwrap());
+    let head = repo.next_webhook("v1").await.unwrap().unwrap();
+    assert_eq!(
+        (head.id.as_str(), head.body.as_str()),
+        ("n2", r#"{"msg": "n2", "signature": ""}"#)
+    );
+
+    let writers: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .verifier()
+                    .queue_webhook(&notice(&format!("c{i}"), "v3", 5))
+                    .await
+            })
+        })
+        .collect();
+    for w in writers {
+        w.await.unwrap().unwrap();
+    }
+    let pending = repo.pending_webhooks("v3").await.unwrap();
+    assert_eq!(pending.len(), 8);
+    assert!(
+        pending.windows(2).all(|w| w[0].seq < w[1].seq),
+        "distinct, increasing places: {pending:?}"
+    );
+    store.close().await;
 }

@@ -157,10 +157,12 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Upstream: `retry_interval ^ n` with exponential backoff, else `retry_interval`.
+/// Upstream (`retry_time`): `retry_interval ^ n` with exponential backoff when
+/// `retry_interval` is above one second, else `retry_interval` (a base of one second or
+/// less would not grow, and below one it would shrink towards a busy loop).
 pub fn retry_pause(timing: &PollTiming, attempt: u32) -> Duration {
     let base = timing.retry_interval.as_secs_f64();
-    let secs = if timing.exponential_backoff {
+    let secs = if timing.exponential_backoff && base > 1.0 {
         base.powi(i32::try_from(attempt).unwrap_or(i32::MAX))
     } else {
         base
@@ -168,4 +170,28 @@ pub fn retry_pause(timing: &PollTiming, attempt: u32) -> Duration {
     Duration::try_from_secs_f64(secs)
         .unwrap_or(MAX_RETRY_PAUSE)
         .min(MAX_RETRY_PAUSE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing(retry_interval: Duration, exponential_backoff: bool) -> PollTiming {
+        PollTiming {
+            retry_interval,
+            exponential_backoff,
+            ..PollTiming::default()
+        }
+    }
+
+    #[test]
+    fn pause_grows_only_from_a_base_above_one_second() {
+        let t = timing(Duration::from_secs(2), true);
+        assert_eq!(retry_pause(&t, 3), Duration::from_secs(8));
+        assert_eq!(retry_pause(&t, 40), MAX_RETRY_PAUSE);
+        let t = timing(Duration::from_millis(300), true);
+        assert_eq!(retry_pause(&t, 5), Duration::from_millis(300));
+        let t = timing(Duration::from_secs(2), false);
+        assert_eq!(retry_pause(&t, 5), Duration::from_secs(2));
+    }
 }

@@ -1,18 +1,20 @@
 //! Revocation notifications (PROTOCOL.md §7): on INVALID_QUOTE (`revocation`) and when a
 //! previously good agent becomes unreachable (`comm_error`), a signed envelope goes to the
 //! notifiers of `[revocations] enabled_revocation_notifications`:
-//! * `webhook`: queued in the store *before* the first attempt, POSTed to `webhook_url`
-//!   (HTTPS with the verifier's client identity and `trusted_server_ca`, or plain HTTP) until
-//!   the receiver answers 200/202 or `max_retries` attempts failed (pause as the pull loop:
-//!   `retry_interval`, exponential if configured). A stopped verifier resumes the queue on
-//!   start, so a delivery is at least once, never lost by a shutdown.
+//! * `webhook`: queued in the store's outbox *before* the first attempt and POSTed to
+//!   `webhook_url` (HTTPS with the verifier's client identity and `trusted_server_ca`, or
+//!   plain HTTP) by one worker per verifier, oldest first, until the receiver answers
+//!   200/202: every notice, in creation order, at least once, through any outage and
+//!   verifier restarts ([`outbox`]).
 //! * `agent`: POST `/v{ver}/notifications/revocation` to every agent of this verifier over
 //!   the agent mTLS client (each agent once, the failing one included).
 //! * `zeromq`: not supported; a warning at start.
 //!
-//! Deliveries run as tasks owned by the [`Notifier`]; the pull loop never waits for them.
+//! The webhook worker and the agent deliveries run as tasks owned by the [`Notifier`]; the
+//! pull loop never waits for a delivery.
 
 pub mod message;
+pub mod outbox;
 
 use std::sync::{Arc, Mutex};
 
@@ -24,10 +26,11 @@ use rand::Rng as _;
 use tokio::task::JoinSet;
 
 pub use message::{AgentNotice, NoticeKind};
+use outbox::{WebhookOutbox, WebhookTarget};
 
 use crate::clock::unix_now;
 use crate::outbound::contact::AgentContact;
-use crate::outbound::{OutboundError, error_chain, https_client, post_json, retry_pause};
+use crate::outbound::{OutboundError, https_client, post_json};
 use crate::settings::{PollTiming, RevocationSettings};
 use crate::tls::AgentClientTls;
 
@@ -39,13 +42,8 @@ pub struct Notifier {
     agent_tls: Arc<AgentClientTls>,
     require_mtls: bool,
     notify_agents: bool,
-    webhook: Option<Webhook>,
+    outbox: Arc<WebhookOutbox>,
     tasks: Mutex<JoinSet<()>>,
-}
-
-struct Webhook {
-    url: String,
-    http: reqwest::Client,
 }
 
 impl Notifier {
@@ -65,17 +63,25 @@ impl Notifier {
                  verifier does not support: no ZeroMQ notices will be published (use 'webhook' or 'agent')"
             );
         }
-        let webhook = match (enabled("webhook"), settings.webhook_url.trim()) {
+        let webhook_url = match (enabled("webhook"), settings.webhook_url.trim()) {
             (false, _) => None,
             (true, "") => {
                 tracing::warn!("webhook notifications are enabled but webhook_url is empty");
                 None
             }
-            (true, url) => Some(Webhook {
-                url: url.to_owned(),
-                http: https_client(&agent_tls, None, timing.request_timeout)?,
-            }),
+            (true, url) => Some(url.to_owned()),
         };
+        let target = WebhookTarget {
+            url: webhook_url,
+            http: https_client(&agent_tls, None, timing.request_timeout)?,
+            timing: timing.clone(),
+            max_age: settings.webhook_max_age,
+        };
+        let outbox = Arc::new(WebhookOutbox::new(
+            store.clone(),
+            verifier_id.clone(),
+            target,
+        ));
         Ok(Arc::new(Notifier {
             store,
             verifier_id,
@@ -83,7 +89,7 @@ impl Notifier {
             agent_tls,
             require_mtls,
             notify_agents: enabled("agent"),
-            webhook,
+            outbox,
             tasks: Mutex::new(JoinSet::new()),
         }))
     }
@@ -102,21 +108,14 @@ impl Notifier {
             .abort_all();
     }
 
-    /// Resume the webhook deliveries a previous run left pending.
+    /// Start the webhook delivery worker, which begins with the notices a previous run left
+    /// pending. Returns how many there are.
     pub async fn resume_pending(self: &Arc<Self>) -> anyhow::Result<usize> {
-        let pending = self
-            .store
-            .verifier()
-            .pending_webhooks(&self.verifier_id)
-            .await?;
-        let n = pending.len();
-        for p in pending {
-            let me = Arc::clone(self);
-            self.spawn(async move { me.deliver_webhook(p).await });
-        }
+        let n = self.outbox.pending().await?;
         if n > 0 {
             tracing::info!(pending = n, "resuming revocation webhook deliveries");
         }
+        self.spawn(Arc::clone(&self.outbox).run());
         Ok(n)
     }
 
@@ -149,90 +148,21 @@ impl Notifier {
                 return;
             }
         };
-        if let Some(w) = &self.webhook {
-            let pending = PendingWebhook {
+        if let Some(url) = self.outbox.url() {
+            let notice = PendingWebhook {
                 id: outbox_id(),
+                seq: 0,
                 verifier_id: self.verifier_id.clone(),
-                url: w.url.clone(),
+                url: url.to_owned(),
                 body: body.to_string(),
                 attempts: 0,
                 created_at: unix_now(),
             };
-            match self.store.verifier().queue_webhook(&pending).await {
-                Ok(()) => {
-                    let me = Arc::clone(self);
-                    self.spawn(async move { me.deliver_webhook(pending).await });
-                }
-                Err(e) => {
-                    // Not durable, but still attempted.
-                    tracing::error!(error = %e, "could not queue the webhook delivery");
-                    let me = Arc::clone(self);
-                    self.spawn(async move { me.deliver_webhook(pending).await });
-                }
-            }
+            self.outbox.queue(notice).await;
         }
         if self.notify_agents {
             let me = Arc::clone(self);
             self.spawn(async move { me.notify_all_agents(body).await });
-        }
-    }
-
-    /// POST one queued delivery until acknowledged or out of retries.
-    async fn deliver_webhook(self: Arc<Self>, mut pending: PendingWebhook) {
-        let http = match &self.webhook {
-            Some(w) => w.http.clone(),
-            None => match https_client(&self.agent_tls, None, self.timing.request_timeout) {
-                Ok(h) => h,
-                Err(_) => {
-                    tracing::error!(id = %pending.id, "no HTTP client for a pending webhook");
-                    return;
-                }
-            },
-        };
-        // Upstream: a non-positive max_retries means the default, 5.
-        let max_attempts = if self.timing.max_retries == 0 {
-            5
-        } else {
-            i32::try_from(self.timing.max_retries).unwrap_or(i32::MAX)
-        };
-        let repo = self.store.verifier();
-        loop {
-            let outcome = http
-                .post(&pending.url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(pending.body.clone())
-                .send()
-                .await;
-            pending.attempts = pending.attempts.saturating_add(1);
-            let reason = match outcome {
-                Ok(r) if matches!(r.status().as_u16(), 200 | 202) => {
-                    tracing::info!(url = %pending.url, attempts = pending.attempts, "revocation webhook delivered");
-                    if let Err(e) = repo.finish_webhook(&pending.id).await {
-                        tracing::error!(error = %e, "could not remove a delivered webhook");
-                    }
-                    return;
-                }
-                Ok(r) => format!("HTTP {}", r.status().as_u16()),
-                Err(e) => error_chain(&e),
-            };
-            if pending.attempts >= max_attempts {
-                tracing::error!(url = %pending.url, attempts = pending.attempts, %reason,
-                    "revocation webhook not delivered; giving up");
-                if let Err(e) = repo.finish_webhook(&pending.id).await {
-                    tracing::error!(error = %e, "could not remove an abandoned webhook");
-                }
-                return;
-            }
-            tracing::warn!(url = %pending.url, attempt = pending.attempts, %reason,
-                "revocation webhook failed; retrying");
-            if let Err(e) = repo
-                .set_webhook_attempts(&pending.id, pending.attempts)
-                .await
-            {
-                tracing::error!(error = %e, "could not record a webhook attempt");
-            }
-            let attempt = u32::try_from(pending.attempts).unwrap_or(u32::MAX);
-            tokio::time::sleep(retry_pause(&self.timing, attempt)).await;
         }
     }
 

@@ -1,13 +1,15 @@
-//! Verifier notification bookkeeping (migration 0003): the revocation webhook outbox
+//! Verifier notification bookkeeping (migrations 0003, 0007): the revocation webhook outbox
 //! (`verifier_webhook_outbox`), written before a delivery is first attempted and removed
-//! once the receiver acknowledged it or the retries ran out, so a stopped verifier resumes
-//! pending deliveries on start; and the V-delivery marker per agent
+//! once the receiver acknowledged it, so a stopped verifier resumes pending deliveries on
+//! start; each notice takes the next value of one counter (`verifier_webhook_sequence`) in
+//! its insert's transaction, so reading a verifier's outbox by `seq` gives its notices in
+//! the order they were created. And the V-delivery marker per agent
 //! (`verifier_v_deliveries`), so V is delivered once per payload key and V.
 
 use sqlx::FromRow;
 
 use super::{Bind, MAX_ID_CHARS, VerifierRepo, check_id, invalid};
-use crate::pool::{AttemptFuture, sql, with_pool};
+use crate::pool::{AttemptFuture, is_unique_violation, sql, with_pool};
 use crate::{Backend, StoreError};
 
 /// Longest outbox id.
@@ -22,6 +24,9 @@ pub const MAX_WEBHOOK_BODY_BYTES: usize = 16 * 1024 * 1024;
 pub struct PendingWebhook {
     /// Unique id chosen by the writer.
     pub id: String,
+    /// Creation order, assigned by [`VerifierRepo::queue_webhook`] (the value it is given is
+    /// ignored); 0 for notices queued before migration 0007.
+    pub seq: i64,
     /// The verifier instance that owns the delivery.
     pub verifier_id: String,
     pub url: String,
@@ -37,6 +42,7 @@ impl std::fmt::Debug for PendingWebhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PendingWebhook")
             .field("id", &self.id)
+            .field("seq", &self.seq)
             .field("verifier_id", &self.verifier_id)
             .field("url", &self.url)
             .field("body_len", &self.body.len())
@@ -46,14 +52,28 @@ impl std::fmt::Debug for PendingWebhook {
     }
 }
 
+/// Takes the next creation order; runs first in the transaction that queues a notice, and
+/// holds the counter row until that transaction commits.
+const BUMP_SEQ: &str = "UPDATE verifier_webhook_sequence SET last_seq = last_seq + 1 WHERE id = 1";
 const INSERT_WEBHOOK: &str = "INSERT INTO verifier_webhook_outbox \
-     (id, verifier_id, url, body, attempts, created_at) VALUES (?, ?, ?, ?, ?, ?)";
-const SELECT_WEBHOOKS: &str = "SELECT id, verifier_id, url, body, attempts, created_at \
-     FROM verifier_webhook_outbox WHERE verifier_id = ? ORDER BY created_at, id";
-const SELECT_WEBHOOKS_MYSQL: &str = "SELECT CONVERT(id USING utf8mb4) AS id, \
+     (id, seq, verifier_id, url, body, attempts, created_at) VALUES \
+     (?, (SELECT last_seq FROM verifier_webhook_sequence WHERE id = 1), ?, ?, ?, ?, ?)";
+/// Creation order; rows from before migration 0007 (`seq` 0) by their old order.
+macro_rules! outbox_order {
+    () => {
+        " FROM verifier_webhook_outbox WHERE verifier_id = ? ORDER BY seq, created_at, id"
+    };
+}
+const SELECT_WEBHOOKS: &str = concat!(
+    "SELECT id, seq, verifier_id, url, body, attempts, created_at",
+    outbox_order!()
+);
+const SELECT_WEBHOOKS_MYSQL: &str = concat!(
+    "SELECT CONVERT(id USING utf8mb4) AS id, seq, \
      CONVERT(verifier_id USING utf8mb4) AS verifier_id, CONVERT(url USING utf8mb4) AS url, \
-     CONVERT(body USING utf8mb4) AS body, attempts, created_at \
-     FROM verifier_webhook_outbox WHERE verifier_id = ? ORDER BY created_at, id";
+     CONVERT(body USING utf8mb4) AS body, attempts, created_at",
+    outbox_order!()
+);
 const SET_ATTEMPTS: &str = "UPDATE verifier_webhook_outbox SET attempts = ? WHERE id = ?";
 const DELETE_WEBHOOK: &str = "DELETE FROM verifier_webhook_outbox WHERE id = ?";
 const SELECT_DELIVERY: &str = "SELECT delivered_for FROM verifier_v_deliveries WHERE agent_id = ?";
@@ -88,43 +108,71 @@ fn check_webhook(w: &PendingWebhook) -> Result<(), StoreError> {
 }
 
 impl VerifierRepo<'_> {
-    /// Queues a webhook delivery (before its first attempt).
+    /// Queues a webhook delivery (before its first attempt) behind every notice queued
+    /// before it: it takes the next creation order (`seq`). Queueing an id again is a
+    /// no-op, so a call whose answer was lost can be repeated.
     pub async fn queue_webhook(&self, webhook: &PendingWebhook) -> Result<(), StoreError> {
         check_webhook(webhook)?;
-        let w = webhook.clone();
-        self.execute("queue webhook", INSERT_WEBHOOK, move |b| {
-            b.extend([
-                Bind::Text(w.id.clone()),
-                Bind::Text(w.verifier_id.clone()),
-                Bind::Text(w.url.clone()),
-                Bind::Text(w.body.clone()),
-                Bind::Int(w.attempts),
-                Bind::Big(w.created_at),
-            ])
-        })
-        .await?;
-        Ok(())
+        let w = webhook;
+        let insert = vec![
+            Bind::Text(w.id.clone()),
+            Bind::Text(w.verifier_id.clone()),
+            Bind::Text(w.url.clone()),
+            Bind::Text(w.body.clone()),
+            Bind::Int(w.attempts),
+            Bind::Big(w.created_at),
+        ];
+        match self
+            .transaction(
+                "queue webhook",
+                vec![(BUMP_SEQ, vec![]), (INSERT_WEBHOOK, insert)],
+            )
+            .await
+        {
+            // Queued by an earlier call whose answer was lost: ids are unique per notice.
+            Err(StoreError::Database { source, .. }) if is_unique_violation(&source) => Ok(()),
+            other => other.map(drop),
+        }
     }
 
-    /// Webhook deliveries of `verifier_id` still pending, oldest first.
+    /// Webhook deliveries of `verifier_id` still pending, in creation order.
     pub async fn pending_webhooks(
         &self,
         verifier_id: &str,
     ) -> Result<Vec<PendingWebhook>, StoreError> {
+        self.select_webhooks(verifier_id, "", "list pending webhooks")
+            .await
+    }
+
+    /// The oldest webhook delivery of `verifier_id` still pending: the one to deliver next.
+    pub async fn next_webhook(
+        &self,
+        verifier_id: &str,
+    ) -> Result<Option<PendingWebhook>, StoreError> {
+        let mut head = self
+            .select_webhooks(verifier_id, " LIMIT 1", "get the next pending webhook")
+            .await?;
+        Ok(head.pop())
+    }
+
+    async fn select_webhooks(
+        &self,
+        verifier_id: &str,
+        limit: &'static str,
+        operation: &'static str,
+    ) -> Result<Vec<PendingWebhook>, StoreError> {
         check_id("verifier_id", verifier_id)?;
         let backend = self.backend();
-        let q = sql(
-            backend,
-            if backend == Backend::Mysql {
-                SELECT_WEBHOOKS_MYSQL
-            } else {
-                SELECT_WEBHOOKS
-            },
-        );
+        let select = if backend == Backend::Mysql {
+            SELECT_WEBHOOKS_MYSQL
+        } else {
+            SELECT_WEBHOOKS
+        };
+        let q = format!("{}{limit}", sql(backend, select));
         let fetch: AttemptFuture<'_, Vec<PendingWebhook>> = with_pool!(self.pool, p => {
             Box::pin(sqlx::query_as(&q).bind(verifier_id).fetch_all(p))
         });
-        fetch.await.map_err(StoreError::db("list pending webhooks"))
+        fetch.await.map_err(StoreError::db(operation))
     }
 
     /// Records how many attempts a pending delivery has had.
@@ -140,7 +188,7 @@ impl VerifierRepo<'_> {
         Ok(())
     }
 
-    /// Removes a delivery (acknowledged or given up); `false` if it was not queued.
+    /// Removes a delivery (acknowledged, or dropped as too old); `false` if it was not queued.
     pub async fn finish_webhook(&self, id: &str) -> Result<bool, StoreError> {
         let id = id.to_owned();
         let n = self
@@ -219,6 +267,7 @@ mod tests {
     fn webhook(id: &str, verifier: &str, at: i64) -> PendingWebhook {
         PendingWebhook {
             id: id.into(),
+            seq: 0,
             verifier_id: verifier.into(),
             url: "https://127.0.0.1:1/hook".into(),
             body: "{\"msg\": \"m\", \"signature\": \"\"}".into(),
@@ -228,25 +277,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn outbox_round_trip_per_verifier() {
+    async fn outbox_round_trip_per_verifier_in_queue_order() {
         let (_dir, store) = sqlite().await;
         let repo = store.verifier();
+        // Queue order decides, not the clock: "b" was stamped later but queued first.
         repo.queue_webhook(&webhook("b", "v1", 2)).await.unwrap();
-        repo.queue_webhook(&webhook("a", "v1", 1)).await.unwrap();
         repo.queue_webhook(&webhook("c", "v2", 1)).await.unwrap();
-        let ids: Vec<_> = repo
-            .pending_webhooks("v1")
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|w| w.id)
-            .collect();
-        assert_eq!(ids, ["a", "b"]);
-        repo.set_webhook_attempts("a", 3).await.unwrap();
-        assert_eq!(repo.pending_webhooks("v1").await.unwrap()[0].attempts, 3);
+        repo.queue_webhook(&webhook("a", "v1", 1)).await.unwrap();
+        // Repeating a call whose answer was lost changes nothing.
+        repo.queue_webhook(&webhook("b", "v1", 2)).await.unwrap();
+        let pending = repo.pending_webhooks("v1").await.unwrap();
+        let ids: Vec<_> = pending.iter().map(|w| w.id.as_str()).collect();
+        assert_eq!(ids, ["b", "a"]);
+        assert!(pending[0].seq < pending[1].seq, "{pending:?}");
+        assert_eq!(repo.next_webhook("v1").await.unwrap().unwrap().id, "b");
+        repo.set_webhook_attempts("b", 3).await.unwrap();
+        assert_eq!(repo.next_webhook("v1").await.unwrap().unwrap().attempts, 3);
+        assert!(repo.finish_webhook("b").await.unwrap());
+        assert!(!repo.finish_webhook("b").await.unwrap());
+        assert_eq!(repo.next_webhook("v1").await.unwrap().unwrap().id, "a");
         assert!(repo.finish_webhook("a").await.unwrap());
-        assert!(!repo.finish_webhook("a").await.unwrap());
-        assert_eq!(repo.pending_webhooks("v1").await.unwrap().len(), 1);
+        assert_eq!(repo.next_webhook("v1").await.unwrap(), None);
+        assert_eq!(repo.next_webhook("v2").await.unwrap().unwrap().id, "c");
         let mut bad = webhook("", "v1", 1);
         assert!(repo.queue_webhook(&bad).await.is_err());
         bad.id = "x".into();
