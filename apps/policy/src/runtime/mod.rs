@@ -1,45 +1,30 @@
-//! `keylime-policy create runtime`: a format-v1 runtime policy (generator 3) merged from a
-//! base policy, a flat allowlist, an IMA measurement list and a root filesystem tree, plus an
-//! exclude list, keyring and ima-buf entries, ignored keyrings and IMA verification keys;
-//! every digest list sorted and without duplicates, as upstream writes it.
+//! `keylime-policy create runtime`: reads the inputs the options name, hashes the root
+//! filesystem, and hands both to `keylime_ima::policy::generate`, which makes the format-v1
+//! runtime policy (generator 3); writes the policy or its legacy allowlist.
 
-pub mod digest_alg;
-pub mod inputs;
-pub mod measurement_list;
 pub mod rootfs;
-pub mod verification_keys;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 
-use anyhow::Context;
-use keylime_ima::policy::{DigestMap, Generator, RuntimePolicy};
+use keylime_ima::policy::RuntimePolicy;
+use keylime_ima::policy::generate::{
+    DigestAlg, KeyFile, ListContents, PolicyInputs, base_policy, exclude_list, flat_allowlist,
+    legacy_allowlist, read_list,
+};
 
-use crate::cli::{CreateRuntime, EMPTY_IMA_MEASUREMENT_LIST};
+use crate::cli::{AlgoArg, CreateRuntime, EMPTY_IMA_MEASUREMENT_LIST};
 use crate::output::{read_input, read_text};
-use digest_alg::{DigestAlg, Guess};
-use measurement_list::ListContents;
-use verification_keys::ImaKeyring;
 
-fn merge(into: &mut DigestMap, from: DigestMap) {
-    for (name, list) in from {
-        into.entry(name).or_default().extend(list);
+impl From<AlgoArg> for DigestAlg {
+    fn from(a: AlgoArg) -> Self {
+        match a {
+            AlgoArg::Sha1 => DigestAlg::Sha1,
+            AlgoArg::Sha256 => DigestAlg::Sha256,
+            AlgoArg::Sha384 => DigestAlg::Sha384,
+            AlgoArg::Sha512 => DigestAlg::Sha512,
+            AlgoArg::Sm3_256 => DigestAlg::Sm3_256,
+        }
     }
-}
-
-fn sort_unique(map: &mut DigestMap) {
-    for list in map.values_mut() {
-        list.sort();
-        list.dedup();
-    }
-}
-
-fn sorted_unique(list: &mut Vec<String>) {
-    *list = std::mem::take(list)
-        .into_iter()
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
 }
 
 /// `meta.timestamp` as Python's `str(datetime.now())` prints it (UTC here).
@@ -55,6 +40,10 @@ fn timestamp() -> String {
         now.second(),
         now.microsecond()
     )
+}
+
+fn name(path: &Path) -> String {
+    path.display().to_string()
 }
 
 fn read_measurement_list(path: &Path) -> anyhow::Result<ListContents> {
@@ -76,104 +65,60 @@ fn read_measurement_list(path: &Path) -> anyhow::Result<ListContents> {
             e.utf8_error().valid_up_to()
         )
     })?;
-    measurement_list::read_list(path, &text)
+    Ok(read_list(&name(path), &text)?)
+}
+
+/// Reads every input `args` names.
+fn read_inputs(args: &CreateRuntime) -> anyhow::Result<PolicyInputs> {
+    let base = match &args.base_policy {
+        Some(path) => Some(base_policy(&name(path), &read_input(path, "base policy")?)?),
+        None => None,
+    };
+    let allowlist = match &args.allowlist {
+        Some(path) => Some(flat_allowlist(&read_text(path, "allowlist")?)),
+        None => None,
+    };
+    let measurement_list = match &args.ima_measurement_list {
+        Some(path) => Some(read_measurement_list(path)?),
+        None => None,
+    };
+    let excludes = match &args.excludelist {
+        Some(path) => exclude_list(&name(path), &read_text(path, "exclude list")?)?,
+        None => Vec::new(),
+    };
+    let mut verification_keys = Vec::new();
+    for path in &args.verification_keys {
+        verification_keys.push(KeyFile {
+            name: name(path),
+            bytes: read_input(path, "IMA verification key")?,
+        });
+    }
+    Ok(PolicyInputs {
+        algorithm: args.algo.map(DigestAlg::from),
+        base,
+        allowlist,
+        measurement_list,
+        excludes,
+        ignored_keyrings: args.ignored_keyrings.clone(),
+        keyrings: args.keyrings,
+        ima_buf: args.ima_buf,
+        verification_keys,
+    })
 }
 
 /// Builds the policy `args` describe.
 pub fn create_runtime(args: &CreateRuntime) -> anyhow::Result<RuntimePolicy> {
-    let (mut policy, base_guess) = match &args.base_policy {
-        Some(path) => inputs::base_policy(path, &read_input(path, "base policy")?)?,
-        None => (RuntimePolicy::empty(), None),
-    };
     if args.algo.is_some() && args.rootfs.is_none() {
         tracing::warn!("--algo only applies to files hashed under --rootfs");
     }
-    let (allowlist, allowlist_guess) = match &args.allowlist {
-        Some(path) => inputs::flat_allowlist(&read_text(path, "allowlist")?),
-        None => (DigestMap::new(), None),
-    };
-    let list = match &args.ima_measurement_list {
-        Some(path) => read_measurement_list(path)?,
-        None => ListContents::default(),
-    };
-    let algo = digest_alg::choose(&[
-        (
-            args.algo.map(|a| Guess::Known(DigestAlg::from(a))),
-            "--algo option",
-        ),
-        (base_guess, "base policy"),
-        (allowlist_guess, "allowlist"),
-        (list.boot_aggregate, "IMA measurement list"),
-    ])?;
+    let inputs = read_inputs(args)?;
+    let algo = inputs.digest_algorithm()?;
     tracing::debug!(algorithm = %algo, "using digest algorithm");
-
-    merge(&mut policy.digests, allowlist);
-    merge(&mut policy.digests, list.digests);
-    if let Some(rootfs) = &args.rootfs {
-        let digests = rootfs::rootfs_digests(rootfs, args.skip_path.as_deref(), algo)?;
-        merge(&mut policy.digests, digests);
-    }
-
-    if let Some(path) = &args.excludelist {
-        let rules = inputs::exclude_list(path, &read_text(path, "exclude list")?)?;
-        policy.excludes.extend(rules);
-    }
-
-    policy
-        .ima
-        .ignored_keyrings
-        .extend(args.ignored_keyrings.iter().cloned());
-    for buf in &list.buffers {
-        if buf.is_certificate {
-            if args.keyrings && !policy.ima.ignored_keyrings.contains(&buf.name) {
-                let list = policy.keyrings.entry(buf.name.clone()).or_default();
-                list.push(buf.digest.clone());
-            }
-        } else if args.ima_buf {
-            let list = policy.ima_buf.entry(buf.name.clone()).or_default();
-            list.push(buf.digest.clone());
-        }
-    }
-
-    if !args.verification_keys.is_empty() {
-        let mut ring = if policy.verification_keys.is_empty() {
-            ImaKeyring::default()
-        } else {
-            ImaKeyring::parse(&policy.verification_keys)?
-        };
-        for path in &args.verification_keys {
-            ring.add_file(path, &read_input(path, "IMA verification key")?)?;
-        }
-        policy.verification_keys = ring.to_json()?;
-    }
-
-    sort_unique(&mut policy.digests);
-    sort_unique(&mut policy.keyrings);
-    sort_unique(&mut policy.ima_buf);
-    sorted_unique(&mut policy.excludes);
-    sorted_unique(&mut policy.ima.ignored_keyrings);
-    policy.meta.generator = Generator::LegacyAllowList.code();
-    policy.meta.timestamp = Some(timestamp());
-    policy
-        .validate()
-        .context("the resulting policy is not a valid runtime policy")?;
-    Ok(policy)
-}
-
-/// The digests in the legacy allowlist format (`<digest>  <path>`, boot_aggregate first).
-pub fn legacy_allowlist(digests: &DigestMap) -> String {
-    const BOOT_AGGREGATE: &str = "boot_aggregate";
-    let mut out = String::new();
-    let boot = digests.get_key_value(BOOT_AGGREGATE);
-    for (name, list) in boot
-        .into_iter()
-        .chain(digests.iter().filter(|(n, _)| *n != BOOT_AGGREGATE))
-    {
-        for d in list {
-            out.push_str(&format!("{d}  {name}\n"));
-        }
-    }
-    out
+    let rootfs = match &args.rootfs {
+        Some(rootfs) => rootfs::rootfs_digests(rootfs, args.skip_path.as_deref(), algo)?,
+        None => Default::default(),
+    };
+    Ok(inputs.assemble(rootfs, timestamp())?)
 }
 
 /// Runs `create runtime`: builds the policy and writes it (or its legacy allowlist).

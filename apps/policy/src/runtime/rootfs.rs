@@ -4,14 +4,15 @@
 //! type than `/` not entered. Keys are paths relative to the tree (with a leading `/`) and
 //! spaces become `_` as in IMA logs. Files are hashed by a pool of scoped threads.
 
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use keylime_ima::policy::DigestMap;
-
-use super::digest_alg::DigestAlg;
+use keylime_ima::policy::generate::DigestAlg;
+use sha1::Digest as _;
 
 /// Directories upstream never hashes (relative to the tree).
 pub const BASE_EXCLUDE_DIRS: [&str; 10] = [
@@ -178,9 +179,34 @@ fn collect_files(root: &Path, excluded: &[String]) -> Vec<PathBuf> {
     files
 }
 
+/// Lowercase hex digest of everything `reader` yields.
+fn hash_reader(alg: DigestAlg, reader: &mut impl Read) -> anyhow::Result<String> {
+    fn run<D: sha1::Digest>(mut h: D, r: &mut impl Read) -> anyhow::Result<String> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        let out = h.finalize();
+        Ok(out.iter().map(|b| format!("{b:02x}")).collect())
+    }
+    match alg {
+        DigestAlg::Sha1 => run(sha1::Sha1::new(), reader),
+        DigestAlg::Sha256 => run(sha2::Sha256::new(), reader),
+        DigestAlg::Sha384 => run(sha2::Sha384::new(), reader),
+        DigestAlg::Sha512 => run(sha2::Sha512::new(), reader),
+        DigestAlg::Sm3_256 => {
+            anyhow::bail!("hashing files with sm3_256 is not supported; use --algo sha256")
+        }
+    }
+}
+
 fn hash_file(path: &Path, alg: DigestAlg) -> anyhow::Result<String> {
     let mut f = std::fs::File::open(path)?;
-    alg.hash_reader(&mut f)
+    hash_reader(alg, &mut f)
 }
 
 /// Hashes `files` on up to `threads` threads; unreadable files are logged and left out.

@@ -7,6 +7,7 @@
 //! built once per policy version.
 
 mod dsse;
+pub mod generate;
 mod legacy;
 
 use std::collections::BTreeMap;

@@ -1,12 +1,11 @@
-//! What `create runtime` takes from an ASCII IMA measurement list: file digests of `ima-ng`
+//! What a runtime policy takes from an ASCII IMA measurement list: file digests of `ima-ng`
 //! and `ima-sig` entries, the `ima-buf` entries (certificates become keyring entries, other
 //! buffers ima-buf entries) and the boot_aggregate's digest algorithm.
 
-use std::path::Path;
+use crate::policy::DigestMap;
+use crate::{Entry, Template, parse_log};
 
-use keylime_ima::policy::DigestMap;
-use keylime_ima::{Entry, Template, parse_log};
-
+use super::GenerateError;
 use super::digest_alg::{DigestAlg, Guess};
 
 /// One `ima-buf` entry.
@@ -47,12 +46,15 @@ fn is_der_certificate(buf: &[u8]) -> bool {
     matches!(x509_parser::parse_x509_certificate(buf), Ok((rest, _)) if rest.is_empty())
 }
 
-/// Parses `text` (the list read from `path`, named in errors); every line must be a valid
-/// entry.
-pub fn read_list(path: &Path, text: &str) -> anyhow::Result<ListContents> {
+/// Reads the measurement list `text` (named `source` in errors and logs); every line must be
+/// a valid entry.
+pub fn read_list(source: &str, text: &str) -> Result<ListContents, GenerateError> {
     let mut out = ListContents::default();
     for (i, entry) in parse_log(text).enumerate() {
-        let e = entry.map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+        let e = entry.map_err(|error| GenerateError::MeasurementList {
+            source_name: source.to_owned(),
+            error,
+        })?;
         out.entries += 1;
         if i == 0 && e.name == "boot_aggregate" {
             out.boot_aggregate = Some(boot_aggregate_guess(&e));
@@ -74,7 +76,7 @@ pub fn read_list(path: &Path, text: &str) -> anyhow::Result<ListContents> {
     }
     if out.entries > 0 && out.boot_aggregate.is_none() {
         tracing::warn!(
-            list = %path.display(),
+            list = source,
             "the measurement list does not start with boot_aggregate; no digest algorithm is \
              taken from it"
         );
@@ -88,10 +90,7 @@ mod tests {
 
     #[test]
     fn boot_aggregate_algorithms() {
-        let guess = |line: &str| {
-            let c = read_list(Path::new("t"), line).unwrap();
-            c.boot_aggregate
-        };
+        let guess = |line: &str| read_list("t", line).unwrap().boot_aggregate;
         let z40 = "0".repeat(40);
         let z64 = "0".repeat(64);
         assert_eq!(
@@ -110,5 +109,13 @@ mod tests {
             guess(&format!("10 {z40} ima-ng sha256:{z64} /bin/sh")),
             None
         );
+    }
+
+    #[test]
+    fn a_bad_line_names_the_list() {
+        let err = read_list("my-list", "10 zz ima-ng\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("my-list: "), "{err}");
     }
 }

@@ -1,13 +1,11 @@
-//! Which file-digest algorithm a new runtime policy uses: the `--algo` option, else the one
+//! Which file-digest algorithm a new runtime policy uses: an explicit choice, else the one
 //! the base policy, the allowlist or the measurement list's boot_aggregate uses (guessed from
-//! digest lengths, upstream's priority order), else SHA-256; inputs that disagree abort.
+//! digest lengths, in upstream's priority order), else SHA-256; inputs that disagree are an
+//! error.
 
 use std::fmt;
-use std::io::Read;
 
-use sha1::Digest as _;
-
-use crate::cli::AlgoArg;
+use super::GenerateError;
 
 /// A file-digest algorithm upstream knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,49 +39,13 @@ impl DigestAlg {
         })
     }
 
+    /// Length of a digest in hex digits.
     pub fn hex_len(self) -> usize {
         match self {
             DigestAlg::Sha1 => 40,
             DigestAlg::Sha256 | DigestAlg::Sm3_256 => 64,
             DigestAlg::Sha384 => 96,
             DigestAlg::Sha512 => 128,
-        }
-    }
-
-    /// Lowercase hex digest of everything `reader` yields.
-    pub fn hash_reader(self, reader: &mut impl Read) -> anyhow::Result<String> {
-        fn run<D: sha1::Digest>(mut h: D, r: &mut impl Read) -> anyhow::Result<String> {
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = r.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            let out = h.finalize();
-            Ok(out.iter().map(|b| format!("{b:02x}")).collect())
-        }
-        match self {
-            DigestAlg::Sha1 => run(sha1::Sha1::new(), reader),
-            DigestAlg::Sha256 => run(sha2::Sha256::new(), reader),
-            DigestAlg::Sha384 => run(sha2::Sha384::new(), reader),
-            DigestAlg::Sha512 => run(sha2::Sha512::new(), reader),
-            DigestAlg::Sm3_256 => {
-                anyhow::bail!("hashing files with sm3_256 is not supported; use --algo sha256")
-            }
-        }
-    }
-}
-
-impl From<AlgoArg> for DigestAlg {
-    fn from(a: AlgoArg) -> Self {
-        match a {
-            AlgoArg::Sha1 => DigestAlg::Sha1,
-            AlgoArg::Sha256 => DigestAlg::Sha256,
-            AlgoArg::Sha384 => DigestAlg::Sha384,
-            AlgoArg::Sha512 => DigestAlg::Sha512,
-            AlgoArg::Sm3_256 => DigestAlg::Sm3_256,
         }
     }
 }
@@ -141,7 +103,7 @@ impl fmt::Display for Guess {
 /// (an ambiguous 64-digit guess agrees with sha256 and sm3_256); an invalid guess or a
 /// disagreement is an error naming the source. No guess at all gives SHA-256, and an
 /// ambiguity that nothing resolves is taken as SHA-256.
-pub fn choose(sources: &[(Option<Guess>, &str)]) -> anyhow::Result<DigestAlg> {
+pub fn choose(sources: &[(Option<Guess>, &str)]) -> Result<DigestAlg, GenerateError> {
     let mut problems = Vec::new();
     let mut chosen: Option<(Guess, &str)> = None;
     for &(guess, source) in sources {
@@ -165,7 +127,7 @@ pub fn choose(sources: &[(Option<Guess>, &str)]) -> anyhow::Result<DigestAlg> {
         }
     }
     if !problems.is_empty() {
-        anyhow::bail!("{}; aborting", problems.join("; "));
+        return Err(GenerateError::DigestAlgorithm(problems.join("; ")));
     }
     Ok(match chosen {
         Some((Guess::Known(a), _)) => a,

@@ -1,24 +1,30 @@
-//! The plain-text inputs of `create runtime`: a flat allowlist (`<digest> <path>` per line,
-//! as `sha256sum` prints), an exclude list (one regular expression per line) and a base
+//! The plain-text inputs of a new runtime policy: a flat allowlist (`<digest> <path>` per
+//! line, as `sha256sum` prints), an exclude list (one regular expression per line) and a base
 //! policy whose digests, excludes, keyrings, ima-buf entries, IMA settings and verification
 //! keys are carried over (meta and release are not).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use anyhow::Context;
-use keylime_ima::policy::{DigestMap, ImaSection, RuntimePolicy};
 use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
 
+use super::GenerateError;
 use super::digest_alg::Guess;
-use super::verification_keys::ImaKeyring;
+use super::keyring::ImaKeyring;
+use crate::policy::{DigestMap, ImaSection, RuntimePolicy};
 
-/// Digests of a flat allowlist, and the algorithm of its first digest. Lines that are not
-/// `<digest> <path>` are skipped, as upstream does; spaces in paths become `_` as in IMA logs.
-pub fn flat_allowlist(text: &str) -> (DigestMap, Option<Guess>) {
-    let mut map = DigestMap::new();
-    let mut first = None;
+/// The digests of a flat allowlist.
+#[derive(Debug, Default)]
+pub struct FlatAllowlist {
+    pub digests: DigestMap,
+    /// The algorithm its first digest's length implies.
+    pub guess: Option<Guess>,
+}
+
+/// Reads a flat allowlist. Lines that are not `<digest> <path>` are skipped, as upstream
+/// does; spaces in paths become `_` as in IMA logs.
+pub fn flat_allowlist(text: &str) -> FlatAllowlist {
+    let mut out = FlatAllowlist::default();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -29,15 +35,15 @@ pub fn flat_allowlist(text: &str) -> (DigestMap, Option<Guess>) {
             continue;
         };
         let path = path.trim_start().replace(' ', "_");
-        first.get_or_insert_with(|| Guess::from_hex(digest));
-        map.entry(path).or_default().push(digest.to_owned());
+        out.guess.get_or_insert_with(|| Guess::from_hex(digest));
+        out.digests.entry(path).or_default().push(digest.to_owned());
     }
-    (map, first)
+    out
 }
 
-/// The regular expressions of an exclude list; a rule that does not compile is an error
-/// naming its line.
-pub fn exclude_list(path: &Path, text: &str) -> anyhow::Result<Vec<String>> {
+/// The regular expressions of the exclude list `text` (named `source` in errors); a rule
+/// that does not compile is an error naming its line.
+pub fn exclude_list(source: &str, text: &str) -> Result<Vec<String>, GenerateError> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.trim();
@@ -45,11 +51,12 @@ pub fn exclude_list(path: &Path, text: &str) -> anyhow::Result<Vec<String>> {
             continue;
         }
         if let Err(e) = regex::Regex::new(line) {
-            anyhow::bail!(
-                "{} line {}: bad IMA exclude list rule '{line}': {e}",
-                path.display(),
-                i + 1
-            );
+            return Err(GenerateError::ExcludeRule {
+                source_name: source.to_owned(),
+                line: i + 1,
+                rule: line.to_owned(),
+                problem: e.to_string(),
+            });
         }
         out.push(line.to_owned());
     }
@@ -105,14 +112,21 @@ struct BasePolicyFile {
     verification_keys: String,
 }
 
-/// A base policy imported into the current format, and the algorithm of its first digest.
-pub fn base_policy(path: &Path, bytes: &[u8]) -> anyhow::Result<(RuntimePolicy, Option<Guess>)> {
-    let file: BasePolicyFile = serde_json::from_slice(bytes).with_context(|| {
-        format!(
-            "the base policy {} is not a JSON runtime policy",
-            path.display()
-        )
-    })?;
+/// A base policy imported into the current format.
+#[derive(Debug)]
+pub struct BasePolicy {
+    pub policy: RuntimePolicy,
+    /// The algorithm its first digest's length implies.
+    pub guess: Option<Guess>,
+}
+
+/// Reads the base policy `bytes` (named `source` in errors).
+pub fn base_policy(source: &str, bytes: &[u8]) -> Result<BasePolicy, GenerateError> {
+    let file: BasePolicyFile =
+        serde_json::from_slice(bytes).map_err(|error| GenerateError::BaseNotJson {
+            source_name: source.to_owned(),
+            error,
+        })?;
     let guess = file
         .digests
         .0
@@ -134,62 +148,58 @@ pub fn base_policy(path: &Path, bytes: &[u8]) -> anyhow::Result<(RuntimePolicy, 
         dm_policy: None,
     };
     if !file.verification_keys.is_empty() {
-        ImaKeyring::parse(&file.verification_keys).with_context(|| {
-            format!(
-                "the base policy {} has invalid verification-keys",
-                path.display()
-            )
+        ImaKeyring::parse(&file.verification_keys).map_err(|e| GenerateError::BaseKeys {
+            source_name: source.to_owned(),
+            problem: e.to_string(),
         })?;
     }
     policy.verification_keys = file.verification_keys;
-    policy.validate().with_context(|| {
-        format!(
-            "the base policy {} cannot be converted to a valid runtime policy",
-            path.display()
-        )
-    })?;
-    Ok((policy, guess))
+    policy
+        .validate()
+        .map_err(|error| GenerateError::BaseInvalid {
+            source_name: source.to_owned(),
+            error,
+        })?;
+    Ok(BasePolicy { policy, guess })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::digest_alg::DigestAlg;
+    use crate::policy::generate::DigestAlg;
 
     #[test]
     fn allowlist_lines() {
-        let (map, first) =
+        let list =
             flat_allowlist("checksum file oops\n#\nchecksum-2\nchecksum-3 foo bar file 01\n\n  \n");
-        assert_eq!(map.len(), 2);
-        assert_eq!(map["foo_bar_file_01"], vec!["checksum-3"]);
-        assert_eq!(first, Some(Guess::Invalid));
-        let (map, first) = flat_allowlist(&format!("{}  /bin/sh\n", "a".repeat(40)));
-        assert_eq!(map["/bin/sh"].len(), 1);
-        assert_eq!(first, Some(Guess::Known(DigestAlg::Sha1)));
+        assert_eq!(list.digests.len(), 2);
+        assert_eq!(list.digests["foo_bar_file_01"], vec!["checksum-3"]);
+        assert_eq!(list.guess, Some(Guess::Invalid));
+        let list = flat_allowlist(&format!("{}  /bin/sh\n", "a".repeat(40)));
+        assert_eq!(list.digests["/bin/sh"].len(), 1);
+        assert_eq!(list.guess, Some(Guess::Known(DigestAlg::Sha1)));
     }
 
     #[test]
     fn exclude_rules_must_compile() {
-        let p = Path::new("ex");
         assert_eq!(
-            exclude_list(p, "boot_aggregate\nboot.aggreg*$\n\nfoobar.so(.*)?\n").unwrap(),
+            exclude_list("ex", "boot_aggregate\nboot.aggreg*$\n\nfoobar.so(.*)?\n").unwrap(),
             vec!["boot_aggregate", "boot.aggreg*$", "foobar.so(.*)?"]
         );
-        let err = exclude_list(p, "ok\n*\n").unwrap_err().to_string();
+        let err = exclude_list("ex", "ok\n*\n").unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("'*'"), "{err}");
     }
 
     #[test]
     fn base_policy_import() {
-        let p = Path::new("base");
-        let (pol, guess) = base_policy(p, br#"{"valid": "json", "invalid": "policy"}"#).unwrap();
-        assert_eq!(pol, RuntimePolicy::empty());
-        assert_eq!(guess, None);
-        assert!(base_policy(p, b"not-valid-json").is_err());
-        assert!(base_policy(p, br#"{"verification-keys": "invalid"}"#).is_err());
-        assert!(base_policy(p, br#"{"digests": {"/a": ["XYZ"]}}"#).is_err());
-        let (pol, guess) = base_policy(
-            p,
+        let base = base_policy("base", br#"{"valid": "json", "invalid": "policy"}"#).unwrap();
+        assert_eq!(base.policy, RuntimePolicy::empty());
+        assert_eq!(base.guess, None);
+        assert!(base_policy("base", b"not-valid-json").is_err());
+        assert!(base_policy("base", br#"{"verification-keys": "invalid"}"#).is_err());
+        assert!(base_policy("base", br#"{"digests": {"/a": ["XYZ"]}}"#).is_err());
+        let base = base_policy(
+            "base",
             format!(
                 r#"{{"digests": {{"/z": ["{}"], "/a": ["{}"]}}}}"#,
                 "1".repeat(40),
@@ -198,7 +208,7 @@ mod tests {
             .as_bytes(),
         )
         .unwrap();
-        assert_eq!(guess, Some(Guess::Known(DigestAlg::Sha1)));
-        assert_eq!(pol.digests.len(), 2);
+        assert_eq!(base.guess, Some(Guess::Known(DigestAlg::Sha1)));
+        assert_eq!(base.policy.digests.len(), 2);
     }
 }
