@@ -24,6 +24,7 @@ mod outbound;
 mod policies;
 pub mod policy_cache;
 mod pull;
+pub mod push;
 mod revocation;
 mod routes;
 mod service;
@@ -72,6 +73,11 @@ impl std::fmt::Debug for RunningVerifier {
 }
 
 impl RunningVerifier {
+    /// The verifier's store (what it has persisted).
+    pub fn store(&self) -> &keylime_store::Store {
+        &self.store
+    }
+
     /// Whether a task is polling `agent_id` (an agent at maximum severity is no longer).
     pub fn is_polling(&self, agent_id: &str) -> bool {
         self.supervisor.is_running(agent_id)
@@ -166,6 +172,7 @@ pub async fn start(settings: VerifierSettings) -> anyhow::Result<RunningVerifier
         max_body_bytes: settings.max_body_bytes,
         policy_settings: settings.policy.clone(),
         evidence: evidence_gate::EvidenceGate::new(settings.evidence.clone()),
+        sessions: push::SessionRegistry::new(settings.sessions.clone()),
     });
     let (shutdown, rx) = watch::channel(false);
     let listener = tokio::spawn(listener::serve(

@@ -22,8 +22,8 @@ pub fn description() -> OpenApi {
     let mut d = Description::new(
         "Keylime verifier",
         "The pull-mode verifier API over HTTPS: agent enrolment and status, named runtime and \
-         measured-boot policies (admin: a trusted client certificate), and the public \
-         verification routes. Every path also answers with a trailing slash.",
+         measured-boot policies (admin: a trusted client certificate), the public \
+         verification routes, and the push agents' proof-of-possession sessions (v3). Every path also answers with a trailing slash.",
     );
     let version = d.schema::<VersionInfo>();
     let empty = d.schema::<EmptyResults>();
@@ -51,6 +51,7 @@ pub fn description() -> OpenApi {
     );
     agents(&mut d, &empty);
     verification(&mut d);
+    sessions(&mut d);
     for kind in [PolicyRoutes::RUNTIME, PolicyRoutes::MEASURED_BOOT] {
         policies(&mut d, &kind, &empty);
     }
@@ -282,6 +283,77 @@ fn policies(
     );
 }
 
+/// The push agents' proof-of-possession sessions (API 3.0, public): `/v3` and `/v3.0`.
+fn sessions(d: &mut Description) {
+    d.schema::<keylime_api::ErrorDocument>();
+    let document = |about: &str| -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::Object)
+            .description(Some(about))
+            .build()
+            .into()
+    };
+    for prefix in ["v3", "v3.0"] {
+        let (create_id, prove_id) = if prefix == "v3" {
+            ("createSession", "proveSession")
+        } else {
+            ("createSessionV30", "proveSessionV30")
+        };
+        d.add(
+            Operation::new(
+                HttpMethod::Post,
+                &format!("/{prefix}/sessions"),
+                create_id,
+                "A proof-of-possession challenge for a push agent",
+            )
+            .body(document(
+                "JSON:API document: data.type `session`, attributes `agent_id` and \
+                 `authentication_supported` including `tpm_pop`",
+            ))
+            .reply(
+                200,
+                "The session: id, challenge and its expiry",
+                Reply::Document(Box::new(document(
+                    "data.id and attributes `authentication_requested[].chosen_parameters.challenge`",
+                ))),
+            )
+            .reply(400, "Malformed document or no tpm_pop", Reply::Errors)
+            .reply(413, "Body too large", Reply::Error)
+            .reply(429, "Rate limited per address or agent", Reply::ErrorsRetryLater),
+        );
+        d.add(
+            Operation::new(
+                HttpMethod::Patch,
+                &format!("/{prefix}/sessions/{{session_id}}"),
+                prove_id,
+                "The TPM2_Certify proof; issues a bearer token",
+            )
+            .body(document(
+                "JSON:API document: attributes `agent_id` and `authentication_provided` with \
+                 `data.message` (TPMS_ATTEST) and `data.signature` (TPMT_SIGNATURE), base64",
+            ))
+            .reply(
+                200,
+                "evaluation `pass` with `token`, or `fail` (challenge expired, agent not enrolled)",
+                Reply::Document(Box::new(document("the session with `evaluation`"))),
+            )
+            .reply(
+                400,
+                "Malformed document or agent id mismatch",
+                Reply::Errors,
+            )
+            .reply(
+                401,
+                "The proof is invalid",
+                Reply::Document(Box::new(document("evaluation `fail`, reason in meta"))),
+            )
+            .reply(404, "Unknown or already answered session", Reply::Errors)
+            .reply(413, "Body too large", Reply::Error)
+            .stored(),
+        );
+    }
+}
+
 /// The description as pretty JSON.
 pub fn description_json() -> String {
     keylime_api::openapi::to_json(&description())
@@ -312,6 +384,8 @@ mod tests {
             Route::Stop(_) => vec!["stopAgent"],
             Route::VerifyIdentity => vec!["verifyIdentity"],
             Route::VerifyEvidence => vec!["verifyEvidence"],
+            Route::CreateSession => vec!["createSession", "createSessionV30"],
+            Route::ProveSession(_) => vec!["proveSession", "proveSessionV30"],
             Route::ListPolicies(kind) => vec![policy(kind)[0]],
             Route::Policy { kind, op, .. } => {
                 let i = match op {
@@ -338,8 +412,9 @@ mod tests {
             "reactivate",
             "stop",
             "activate",
+            "sessions",
         ];
-        let first = ["version", "versions", "v3.0", "v2.7", "agents"];
+        let first = ["version", "versions", "v3", "v3.0", "v2.7", "agents"];
         let served = check_route_coverage(&description(), &first, &words, |method, path| {
             let route = resolve(&method.parse().ok()?, path, None).ok()?;
             Some(Served {

@@ -1,5 +1,5 @@
 //! The verifier's route table (PROTOCOL.md §5.1, §0.4): every 2.x prefix (`/v2`,
-//! `/v2.0`…`/v2.6`), optional trailing slash, query parameters of the list route. Agent
+//! `/v2.0`…`/v2.6`), the push sessions under `/v3` and `/v3.0` (§6.1), optional trailing slash, query parameters of the list route. Agent
 //! ids and policy names in the path are percent-decoded (a malformed escape is a 400).
 
 use axum::http::Method;
@@ -34,6 +34,10 @@ pub enum Route {
     VerifyIdentity,
     /// `POST /v2.x/verify/evidence` (public).
     VerifyEvidence,
+    /// `POST /v3[.0]/sessions` (public): a proof-of-possession challenge.
+    CreateSession,
+    /// `PATCH /v3[.0]/sessions/{id}` (public): the proof.
+    ProveSession(String),
     /// `GET /v2.x/allowlists/` or `/v2.x/mbpolicies/`.
     ListPolicies(PolicyKind),
     /// `GET|POST|PUT|DELETE /v2.x/allowlists/{name}` or `/v2.x/mbpolicies/{name}`.
@@ -57,7 +61,12 @@ impl Route {
     /// The upstream action name of an admin route; `None` if public.
     pub fn admin_action(&self) -> Option<&'static str> {
         match self {
-            Route::Version | Route::Root | Route::VerifyIdentity | Route::VerifyEvidence => None,
+            Route::Version
+            | Route::Root
+            | Route::VerifyIdentity
+            | Route::VerifyEvidence
+            | Route::CreateSession
+            | Route::ProveSession(_) => None,
             Route::List { .. } => Some("list_agents"),
             Route::Add(_) => Some("create_agent"),
             Route::Status(_) => Some("show_agent"),
@@ -104,6 +113,11 @@ fn is_v2_prefix(segment: &str) -> bool {
             .is_some_and(keylime_api::version::is_routed_v2_minor),
         None => false,
     }
+}
+
+/// `v3` or `v3.0` (PROTOCOL.md §0.4).
+fn is_v3_prefix(segment: &str) -> bool {
+    matches!(segment, "v3" | "v3.0")
 }
 
 /// The value of `key` in a query string (no percent-decoding needed for our keys' values).
@@ -184,6 +198,10 @@ pub fn resolve(method: &Method, path: &str, query: Option<&str>) -> Result<Route
         [p, "agents", id, "stop"] if is_v2_prefix(p) => {
             only(method, &[Method::PUT], Route::Stop(decoded(id)?))
         }
+        [p, "sessions"] if is_v3_prefix(p) => only(method, &[Method::POST], Route::CreateSession),
+        [p, "sessions", id] if is_v3_prefix(p) => {
+            only(method, &[Method::PATCH], Route::ProveSession(decoded(id)?))
+        }
         _ => Err(ApiError::NoRoute),
     }
 }
@@ -249,6 +267,24 @@ mod tests {
         }
         assert!(matches!(
             resolve(&Method::GET, "/v2.6/agents/A/stop", None),
+            Err(ApiError::MethodNotAllowed)
+        ));
+        for p in ["v3", "v3.0"] {
+            assert_eq!(
+                resolve(&Method::POST, &format!("/{p}/sessions"), None).unwrap(),
+                Route::CreateSession
+            );
+            assert_eq!(
+                resolve(&Method::PATCH, &format!("/{p}/sessions/s1/"), None).unwrap(),
+                Route::ProveSession("s1".into())
+            );
+        }
+        assert!(matches!(
+            resolve(&Method::POST, "/v3.1/sessions", None),
+            Err(ApiError::NoRoute)
+        ));
+        assert!(matches!(
+            resolve(&Method::GET, "/v3/sessions/s1", None),
             Err(ApiError::MethodNotAllowed)
         ));
         assert_eq!(

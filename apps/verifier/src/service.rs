@@ -1,6 +1,7 @@
 //! The axum application: the single dispatcher that resolves a route,
 //! enforces PROTOCOL.md §0.7 (every agent route needs a trusted client certificate) and
-//! calls one operation in [`crate::agents`] or [`crate::verify`].
+//! calls one operation in [`crate::agents`], [`crate::policies`], [`crate::verify`] or
+//! [`crate::push`].
 
 use std::sync::Arc;
 
@@ -11,9 +12,10 @@ use axum::response::{IntoResponse, Response};
 use crate::error::ApiError;
 use crate::http::{RequestLimits, read_body, read_body_within, request_context};
 use crate::listener::ConnectionInfo;
+use crate::push::MAX_SESSION_BODY_BYTES;
 use crate::routes::{PolicyOp, Route, resolve};
 use crate::state::AppState;
-use crate::{agents, policies, verify};
+use crate::{agents, policies, push, verify};
 use keylime_store::PolicyKind;
 
 /// Build the router over `state`.
@@ -80,6 +82,18 @@ async fn handle(state: &Arc<AppState>, req: Request) -> Result<Response, ApiErro
             })
             .await
             .map_err(|e| ApiError::Internal(e.into()))?
+        }
+        Route::CreateSession => {
+            let ip = req
+                .extensions()
+                .get::<ConnectionInfo>()
+                .map(|c| c.remote.ip());
+            let body = read_body(req.into_body(), MAX_SESSION_BODY_BYTES).await?;
+            Ok(push::sessions::create(state, ip, &body))
+        }
+        Route::ProveSession(id) => {
+            let body = read_body(req.into_body(), MAX_SESSION_BODY_BYTES).await?;
+            push::sessions::prove(state, &id, &body).await
         }
         Route::ListPolicies(kind) => policies::list(state, kind).await,
         Route::Policy { kind, name, op } => match op {

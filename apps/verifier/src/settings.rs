@@ -17,6 +17,8 @@ pub use crate::evidence_gate::EvidenceSettings;
 
 pub use crate::policy_cache::PolicySettings;
 
+pub use crate::push::SessionSettings;
+
 /// Default largest request body (upstream `max_upload_size`).
 pub const DEFAULT_MAX_BODY_BYTES: usize = 104_857_600;
 
@@ -127,6 +129,8 @@ pub struct VerifierSettings {
     pub connections: ConnectionLimits,
     /// Limits of `POST /verify/evidence`.
     pub evidence: EvidenceSettings,
+    /// Push sessions: lifetimes and rate limits.
+    pub sessions: SessionSettings,
 }
 
 impl VerifierSettings {
@@ -155,6 +159,7 @@ impl VerifierSettings {
             policy: PolicySettings::default(),
             connections: ConnectionLimits::default(),
             evidence: EvidenceSettings::default(),
+            sessions: SessionSettings::default(),
         }
     }
 
@@ -244,6 +249,7 @@ impl VerifierSettings {
             },
             connections: ConnectionLimits::from_config(&cfg.connections),
             evidence: EvidenceSettings::from_config(&cfg.verify_evidence),
+            sessions: SessionSettings::from_config(cfg),
         })
     }
 }

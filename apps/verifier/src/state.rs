@@ -11,6 +11,7 @@ use keylime_store::Store;
 use crate::evidence_gate::EvidenceGate;
 use crate::policy_cache::PolicySettings;
 use crate::pull::Supervisor;
+use crate::push::SessionRegistry;
 
 /// What every request handler shares.
 pub struct AppState {
@@ -23,4 +24,6 @@ pub struct AppState {
     pub policy_settings: PolicySettings,
     /// Admission and limits of `/verify/evidence`.
     pub evidence: EvidenceGate,
+    /// Push agents' proof-of-possession sessions.
+    pub sessions: SessionRegistry,
 }

@@ -68,6 +68,12 @@ pub enum Reply {
     Timeout,
     /// An error envelope with a `Retry-After` header (seconds).
     RetryLater,
+    /// A plain JSON document (not an envelope) with this schema: the v3 session routes.
+    Document(Box<RefOr<Schema>>),
+    /// The `{"errors":[…]}` document of a refused v3 request.
+    Errors,
+    /// The `{"errors":[…]}` document with a `Retry-After` header (seconds).
+    ErrorsRetryLater,
 }
 
 impl Reply {
@@ -345,13 +351,27 @@ fn response(about: &str, reply: Reply) -> ResponseBuilder {
             "text/plain",
             json(ObjectBuilder::new().schema_type(Type::String)),
         ),
-        Reply::RetryLater => r.content("application/json", json(error())).header(
-            "retry-after",
-            utoipa::openapi::header::HeaderBuilder::new()
-                .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
-                .build(),
+        Reply::RetryLater => r
+            .content("application/json", json(error()))
+            .header("retry-after", retry_after_header()),
+        Reply::Document(schema) => r.content("application/json", json(*schema)),
+        Reply::Errors => r.content(
+            "application/json",
+            json(Ref::from_schema_name(ErrorDocument::name())),
         ),
+        Reply::ErrorsRetryLater => r
+            .content(
+                "application/json",
+                json(Ref::from_schema_name(ErrorDocument::name())),
+            )
+            .header("retry-after", retry_after_header()),
     }
+}
+
+fn retry_after_header() -> utoipa::openapi::header::Header {
+    utoipa::openapi::header::HeaderBuilder::new()
+        .schema(Some(ObjectBuilder::new().schema_type(Type::Integer)))
+        .build()
 }
 
 /// A string.

@@ -22,7 +22,7 @@ pub use registrar::{RegisterOutcome, RegistrarAgent, RegistrarRepo};
 pub use url::DatabaseUrl;
 pub use verifier::{
     AttestationProgress, MAX_POLICY_BYTES, MAX_POLICY_NAME_CHARS, NewPolicies, PolicyDelete,
-    PolicyKind, StoredPolicy, VerifierAgent, VerifierRepo,
+    PolicyKind, SessionToken, StoredPolicy, VerifierAgent, VerifierRepo,
 };
 
 use pool::{Pool, with_pool};

@@ -1,6 +1,7 @@
 //! Verifier agent records on SQLite, PostgreSQL and MariaDB: round trip, duplicate adds,
 //! the loop's progress writes that never overwrite an operator's TERMINATED/TENANT_FAILED,
-//! compare-and-set state changes, the restart reset, and bounds checked before writing.
+//! compare-and-set state changes, the restart reset, bounds checked before writing, and
+//! push agents' session token hashes (one per agent).
 
 mod common;
 
@@ -15,6 +16,7 @@ backend_tests!(
     invalid_records_are_refused_before_writing,
     add_request_is_replaced_in_place,
     webhook_outbox_is_read_in_queue_order,
+    session_tokens_replace_and_look_up,
 );
 
 fn agent(id: &str, verifier: &str, state: i32) -> VerifierAgent {
@@ -259,4 +261,29 @@ async fn webhook_outbox_is_read_in_queue_order(db: TestDb) {
         "distinct, increasing places: {pending:?}"
     );
     store.close().await;
+}
+
+async fn session_tokens_replace_and_look_up(db: TestDb) {
+    let store = db.connect().await;
+    let repo = store.verifier();
+    let (h1, h2, h3) = ("a".repeat(64), "b".repeat(64), "c".repeat(64));
+    repo.replace_session_token("A", &h1, 100).await.unwrap();
+    repo.replace_session_token("B", &h3, 300).await.unwrap();
+    let found = repo.session_token(&h1).await.unwrap().unwrap();
+    assert_eq!((found.agent_id.as_str(), found.expires_at), ("A", 100));
+    repo.replace_session_token("A", &h2, 200).await.unwrap();
+    assert_eq!(repo.session_token(&h1).await.unwrap(), None, "replaced");
+    assert_eq!(
+        repo.session_token(&h2).await.unwrap().unwrap().expires_at,
+        200
+    );
+    assert_eq!(repo.session_token_count("A").await.unwrap(), 1);
+    assert_eq!(repo.session_token_count("B").await.unwrap(), 1);
+    // Not a hash: refused before writing; looked up as nothing.
+    assert!(matches!(
+        repo.replace_session_token("A", "XYZ", 1).await,
+        Err(StoreError::InvalidField { .. })
+    ));
+    assert_eq!(repo.session_token("XYZ").await.unwrap(), None);
+    assert_eq!(repo.session_token_count("A").await.unwrap(), 1);
 }

@@ -428,6 +428,18 @@ impl TestAgent {
         integrity_quote(&self.tpm, &q, &self.nk_pem)
     }
 
+    /// TPM2_Certify of the AK by itself over `qualifying_data` (a push agent's proof of
+    /// possession): `(TPMS_ATTEST, TPMT_SIGNATURE)`.
+    pub fn certify_ak(&self, qualifying_data: &[u8]) -> (Vec<u8>, Vec<u8>) {
+        let mut side = self.tpm.lock().unwrap();
+        let s = &mut *side;
+        let out = s
+            .tpm
+            .certify(&s.ak, &s.ak, qualifying_data, SignAlg::RsaSsa)
+            .unwrap();
+        (out.attest, out.signature)
+    }
+
     /// Extend a PCR behind the verifier's back.
     pub fn tamper(&self, pcr: u8) {
         let mut side = self.tpm.lock().unwrap();

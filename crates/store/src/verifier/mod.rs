@@ -12,10 +12,12 @@
 //! poll cannot be lost. Fields are bounded before any write.
 //!
 //! `notifications` adds the revocation webhook outbox and the per-agent V-delivery
-//! marker (migration 0003).
+//! marker (migration 0003); `session_tokens` the push agents' bearer tokens (migration
+//! 0008).
 
 mod notifications;
 mod policies;
+mod session_tokens;
 
 use std::fmt;
 
@@ -30,6 +32,7 @@ pub use notifications::{
 pub use policies::{
     MAX_POLICY_BYTES, MAX_POLICY_NAME_CHARS, NewPolicies, PolicyDelete, PolicyKind, StoredPolicy,
 };
+pub use session_tokens::{SessionToken, TOKEN_HASH_CHARS};
 
 /// Longest agent or verifier id (upstream `VARCHAR(80)`).
 pub const MAX_ID_CHARS: usize = 80;
