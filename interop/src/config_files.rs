@@ -27,6 +27,8 @@ pub struct ConfigOptions {
     pub measured_boot_policy_name: String,
     /// Verifier `require_allow_list_signatures`: runtime policies must come DSSE-signed.
     pub require_allow_list_signatures: bool,
+    /// Verifier `[revocations] webhook_url`: when set, notices also go to this webhook.
+    pub webhook_url: Option<String>,
 }
 
 impl Default for ConfigOptions {
@@ -39,6 +41,7 @@ impl Default for ConfigOptions {
             require_ek_cert: true,
             measured_boot_policy_name: "accept-all".into(),
             require_allow_list_signatures: false,
+            webhook_url: None,
         }
     }
 }
@@ -187,17 +190,27 @@ impl ConfigSet {
              shutdown_drain_timeout = 10\n\
              \n\
              [revocations]\n\
-             # Revocation notices go to the agents themselves.\n\
-             enabled_revocation_notifications = ['agent']\n\
+             # Revocation notices go to the agents themselves (and to a webhook if given).\n\
+             enabled_revocation_notifications = {notifiers}\n\
              zmq_ip = 127.0.0.1\n\
              zmq_port = {zmq}\n\
-             webhook_url =\n",
+             webhook_url ={webhook_url}\n",
             port = self.verifier_port,
             registrar_tls = self.registrar_tls_port,
             quote_interval = opts.quote_interval,
             zmq = self.zmq_port,
             mb_policy_name = opts.measured_boot_policy_name,
             require_sigs = python_bool(opts.require_allow_list_signatures),
+            notifiers = if opts.webhook_url.is_some() {
+                "['agent', 'webhook']"
+            } else {
+                "['agent']"
+            },
+            webhook_url = opts
+                .webhook_url
+                .as_ref()
+                .map(|u| format!(" {u}"))
+                .unwrap_or_default(),
         )
     }
 

@@ -23,7 +23,9 @@
 //! - [`signed_runtime_policy`]: DSSE-signed runtime policies at a verifier requiring them;
 //! - [`transcript`]: tenant output with the run-specific values masked in place, so runs
 //!   against upstream's servers and ours, by upstream's tenant and ours, are compared byte
-//!   for byte.
+//!   for byte;
+//! - [`webhook`]: a revocation webhook receiver keeping the bodies as they arrived, and the
+//!   masking that makes two notices of one event comparable byte for byte.
 //!
 //! Every wait has a deadline; a missing tool (python3, swtpm, tpm2-tools) or a virtualenv
 //! that cannot be built fails the test with the reason, it never skips it.
@@ -40,6 +42,7 @@ pub mod signed_runtime_policy;
 pub mod tenant;
 pub mod transcript;
 pub mod upstream;
+pub mod webhook;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

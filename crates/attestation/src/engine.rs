@@ -101,7 +101,8 @@ pub fn attest(
     prior: &AgentState,
 ) -> Verdict {
     let mut next = prior.clone();
-    let stopped = |next: AgentState, event: FailureEvent| {
+    let stopped = |next: AgentState, event: Stop| {
+        let event = *event;
         tracing::info!(event_id = %event.event_id, context = %event.context, "attestation failed");
         Verdict::fail(vec![event], next)
     };
@@ -160,12 +161,16 @@ pub fn attest(
     })
 }
 
+/// The failure event that stops a round at one of the stages below (boxed: an event with
+/// its JSON context is large, and the stages' `Ok` values are small).
+type Stop = Box<FailureEvent>;
+
 /// Stage 1: the payload key PCR 16 must bind, from the evidence or the prior state.
 fn payload_key<'e>(
     evidence: &'e QuoteEvidence<'_>,
     policy: &PreparedPolicy,
     prior: &'e AgentState,
-) -> Result<Option<&'e str>, FailureEvent> {
+) -> Result<Option<&'e str>, Stop> {
     let pubkey = evidence
         .pubkey_pem
         .as_deref()
@@ -175,9 +180,12 @@ fn payload_key<'e>(
             "message": "agent did not provide public key and no key or encrypted_v was cached at CV",
             "data": null,
         });
-        return Err(policy
-            .severity
-            .event(Component::QuoteValidation, "no_pubkey", ctx, false));
+        return Err(Box::new(policy.severity.event(
+            Component::QuoteValidation,
+            "no_pubkey",
+            ctx,
+            false,
+        )));
     }
     Ok(pubkey)
 }
@@ -188,7 +196,7 @@ fn reported_algorithms(
     evidence: &QuoteEvidence<'_>,
     policy: &PreparedPolicy,
     next: &mut AgentState,
-) -> Result<keylime_tpm::HashAlg, FailureEvent> {
+) -> Result<keylime_tpm::HashAlg, Stop> {
     let checked = if policy.check_algorithms {
         policy
             .accept
@@ -217,12 +225,12 @@ fn reported_algorithms(
                     next.enc_alg = Some(evidence.enc_alg.to_string());
                 }
             }
-            Err(policy.severity.event(
+            Err(Box::new(policy.severity.event(
                 Component::QuoteValidation,
                 rej.event_name(),
                 rej.context(),
                 false,
-            ))
+            )))
         }
     }
 }
@@ -233,7 +241,7 @@ fn quote_signature(
     policy: &PreparedPolicy,
     nonce: &Nonce,
     hash: keylime_tpm::HashAlg,
-) -> Result<VerifiedQuote, FailureEvent> {
+) -> Result<VerifiedQuote, Stop> {
     verify_quote(
         &evidence.quote,
         &policy.ak,
@@ -243,9 +251,11 @@ fn quote_signature(
     )
     .map_err(|e| {
         let ctx = json!({ "message": "Quote data validation", "error": e.to_string() });
-        policy
-            .severity
-            .event(Component::QuoteValidation, "quote_validation", ctx, false)
+        Box::new(
+            policy
+                .severity
+                .event(Component::QuoteValidation, "quote_validation", ctx, false),
+        )
     })
 }
 
@@ -254,7 +264,7 @@ fn clock_rules(
     policy: &PreparedPolicy,
     prior: &AgentState,
     clock: &TpmClockInfo,
-) -> Result<Option<ClockTransition>, FailureEvent> {
+) -> Result<Option<ClockTransition>, Stop> {
     if !policy.check_clock {
         return Ok(None);
     }
@@ -265,9 +275,12 @@ fn clock_rules(
                 "message": "Validation of clockinfo from quote using tpm2-tools",
                 "data": e.to_string(),
             });
-            policy
-                .severity
-                .event(Component::QuoteValidation, "quote_validation", ctx, false)
+            Box::new(policy.severity.event(
+                Component::QuoteValidation,
+                "quote_validation",
+                ctx,
+                false,
+            ))
         })
 }
 

@@ -120,15 +120,18 @@ pub fn is_retried_status(code: u16) -> bool {
     matches!(code, 408 | 500 | 599)
 }
 
-/// POST `body`; 200 is success, 408/500/599 and connection failures are `Unreachable`.
-pub async fn post_json(
+/// POST `body`, written as upstream's `json.dumps` writes it ([`json_body`]); 200 is success,
+/// 408/500/599 and connection failures are `Unreachable`.
+pub async fn post_json<T: serde::Serialize + ?Sized>(
     http: &reqwest::Client,
     url: &str,
-    body: &serde_json::Value,
+    body: &T,
 ) -> Result<(), OutboundError> {
+    let text = json_body(body)?;
     let mut resp = http
         .post(url)
-        .json(body)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(text)
         .send()
         .await
         .map_err(|e| OutboundError::transport(&e))?;
@@ -143,6 +146,13 @@ pub async fn post_json(
         .await
         .unwrap_or_default();
     Err(status_error(code, &text))
+}
+
+/// A request body as upstream's verifier sends it: Python's `json.dumps` text (`", "` and
+/// `": "` separators, non-ASCII escaped), so a peer sees the same bytes from either verifier.
+pub fn json_body<T: serde::Serialize + ?Sized>(body: &T) -> Result<String, OutboundError> {
+    keylime_api::pyjson::try_dumps(body)
+        .map_err(|e| OutboundError::Malformed(format!("request body not serialisable: {e}")))
 }
 
 /// `e` and each of its sources, joined by `": "` (reqwest hides the cause in the chain).

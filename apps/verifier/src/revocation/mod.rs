@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use keylime_api::verifier::AddAgentRequest;
 use keylime_attestation::FailureEvent;
+use keylime_payload::revocation::RevocationEnvelope;
 use keylime_store::Store;
 use keylime_store::verifier::PendingWebhook;
 use rand::Rng as _;
@@ -30,7 +31,7 @@ use outbox::{WebhookOutbox, WebhookTarget};
 
 use crate::clock::unix_now;
 use crate::outbound::contact::AgentContact;
-use crate::outbound::{OutboundError, https_client, post_json};
+use crate::outbound::{OutboundError, https_client, json_body, post_json};
 use crate::settings::{PollTiming, RevocationSettings};
 use crate::tls::AgentClientTls;
 
@@ -141,7 +142,7 @@ impl Notifier {
             signed = !envelope.signature.is_empty(),
             "sending revocation notice"
         );
-        let body = match serde_json::to_value(&envelope) {
+        let body = match json_body(&envelope) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "revocation envelope not serialisable");
@@ -154,7 +155,7 @@ impl Notifier {
                 seq: 0,
                 verifier_id: self.verifier_id.clone(),
                 url: url.to_owned(),
-                body: body.to_string(),
+                body: body.clone(),
                 attempts: 0,
                 created_at: unix_now(),
             };
@@ -162,12 +163,12 @@ impl Notifier {
         }
         if self.notify_agents {
             let me = Arc::clone(self);
-            self.spawn(async move { me.notify_all_agents(body).await });
+            self.spawn(async move { me.notify_all_agents(envelope).await });
         }
     }
 
     /// POST the envelope to every agent of this verifier (each once).
-    async fn notify_all_agents(self: Arc<Self>, body: serde_json::Value) {
+    async fn notify_all_agents(self: Arc<Self>, envelope: RevocationEnvelope) {
         let agents = match self.store.verifier().list(Some(&self.verifier_id)).await {
             Ok(a) => a,
             Err(e) => {
@@ -175,7 +176,7 @@ impl Notifier {
                 return;
             }
         };
-        let body = Arc::new(body);
+        let body = Arc::new(envelope);
         let mut posts = JoinSet::new();
         for agent in agents {
             let Ok(request) = serde_json::from_str::<AddAgentRequest>(&agent.add_request) else {
