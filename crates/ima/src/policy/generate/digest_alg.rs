@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::GenerateError;
+use super::error::GenerateError;
 
 /// A file-digest algorithm upstream knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

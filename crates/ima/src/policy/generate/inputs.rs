@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde::de::{MapAccess, Visitor};
 
-use super::GenerateError;
 use super::digest_alg::Guess;
+use super::error::GenerateError;
 use super::keyring::ImaKeyring;
 use crate::policy::{DigestMap, ImaSection, RuntimePolicy};
 

@@ -6,7 +6,7 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use super::GenerateError;
+use super::error::GenerateError;
 use crate::file_signature::PublicKey;
 
 /// An ordered set of IMA verification keys, one per key id.

@@ -5,8 +5,8 @@
 use crate::policy::DigestMap;
 use crate::{Entry, Template, parse_log};
 
-use super::GenerateError;
 use super::digest_alg::{DigestAlg, Guess};
+use super::error::GenerateError;
 
 /// One `ima-buf` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
