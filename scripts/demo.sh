@@ -37,11 +37,13 @@ cleanup() {
 trap cleanup EXIT
 export NO_COLOR=1
 
-free_port() {
+free_port() { # a port that is free, with the next one free too (swtpm's control port)
   local p
   while :; do
     p=$(( (RANDOM % 20000) + 30000 ))
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+    (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null && continue
+    echo "$p"; return
   done
 }
 wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
