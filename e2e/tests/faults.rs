@@ -143,14 +143,12 @@ async fn postgres_stopped_and_restarted_under_running_services() {
         },
     )
     .await;
-    verifier.assert_running(&format!(
-        "around the database outage; postgres log:\n{}",
-        pg.log()
-    ));
-    registrar.assert_running(&format!(
-        "around the database outage; postgres log:\n{}",
-        pg.log()
-    ));
+    for service in [&mut verifier, &mut registrar] {
+        service.assert_running(&format!(
+            "around the database outage; postgres log:\n{}",
+            pg.log()
+        ));
+    }
 
     pg.start_again();
     let after = wait_status(
@@ -168,14 +166,12 @@ async fn postgres_stopped_and_restarted_under_running_services() {
         let resp = dep.admin_get(server, &agent_path()).await;
         assert_eq!(resp.status(), 200, "{server:?} after the outage");
     }
-    verifier.assert_running(&format!(
-        "around the database outage; postgres log:\n{}",
-        pg.log()
-    ));
-    registrar.assert_running(&format!(
-        "around the database outage; postgres log:\n{}",
-        pg.log()
-    ));
+    for service in [&mut verifier, &mut registrar] {
+        service.assert_running(&format!(
+            "around the database outage; postgres log:\n{}",
+            pg.log()
+        ));
+    }
 
     // Still caught after the outage.
     extend_pcr(&tpm.tcti_string(), POLICY_PCR, 0x5a);

@@ -107,8 +107,12 @@ impl SessionRegistry {
     /// Keep `session` under `id` until answered or forgotten.
     fn insert(&self, id: String, session: PendingSession) {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        pending.retain(|_, s| s.forget_at > now);
+        // Expired challenges are refused by `take` and only swept out when the table is
+        // full, so a request does not scan the whole table.
+        if pending.len() >= MAX_PENDING_SESSIONS {
+            let now = Instant::now();
+            pending.retain(|_, s| s.forget_at > now);
+        }
         if pending.len() >= MAX_PENDING_SESSIONS
             && let Some(oldest) = pending
                 .iter()
@@ -133,9 +137,65 @@ impl SessionRegistry {
         let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
         pending.insert(id, session);
     }
+}
 
-    /// Number of challenges waiting.
-    pub fn pending_count(&self) -> usize {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).len()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(expires_in: Duration, forget_in: Duration) -> PendingSession {
+        let now = Instant::now();
+        PendingSession {
+            agent_id: "a".into(),
+            challenge: [0; CHALLENGE_BYTES],
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            challenges_expire_at: time::OffsetDateTime::UNIX_EPOCH,
+            expires: now + expires_in,
+            forget_at: now + forget_in,
+        }
+    }
+
+    fn len(registry: &SessionRegistry) -> usize {
+        registry.pending.lock().unwrap().len()
+    }
+
+    #[test]
+    fn the_table_stays_bounded_and_evicts_the_oldest_challenge() {
+        let registry = SessionRegistry::new(SessionSettings::default());
+        let hour = Duration::from_secs(3600);
+        registry.insert("oldest".into(), session(hour, hour));
+        for i in 1..MAX_PENDING_SESSIONS {
+            registry.insert(format!("s{i}"), session(2 * hour, 2 * hour));
+        }
+        assert_eq!(len(&registry), MAX_PENDING_SESSIONS);
+        registry.insert("newest".into(), session(2 * hour, 2 * hour));
+        assert_eq!(
+            len(&registry),
+            MAX_PENDING_SESSIONS,
+            "never above the bound"
+        );
+        assert!(
+            registry.take("oldest").is_none(),
+            "the oldest challenge made room"
+        );
+        assert!(registry.take("newest").is_some());
+    }
+
+    #[test]
+    fn a_forgotten_challenge_is_refused_and_swept_when_full() {
+        let registry = SessionRegistry::new(SessionSettings::default());
+        registry.insert("gone".into(), session(Duration::ZERO, Duration::ZERO));
+        assert!(registry.take("gone").is_none(), "refused once forgotten");
+        let hour = Duration::from_secs(3600);
+        for i in 0..MAX_PENDING_SESSIONS {
+            let ttl = if i % 2 == 0 { Duration::ZERO } else { hour };
+            registry.insert(format!("s{i}"), session(ttl, ttl));
+        }
+        registry.insert("one more".into(), session(hour, hour));
+        assert_eq!(
+            len(&registry),
+            MAX_PENDING_SESSIONS / 2 + 1,
+            "the forgotten half was swept, no live challenge evicted"
+        );
     }
 }
